@@ -1,0 +1,235 @@
+"""The MCP wiring: tools/list and tools/call on the low-level server, with every failure turned into ``isError``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import mcp.types as types
+from mcp.server import Server, ServerRequestContext
+
+from server.runtime import Runtime, parse_input
+from tools.base import ToolSpec
+from tools.errors import ConsentRequired, InputError, ToolFailure
+
+log = logging.getLogger("clevertap_mcp")
+
+VERSION = "0.1.0"
+
+INSTRUCTIONS = """\
+CleverTap tools. Workflow: call clevertap_connect first if a tool reports a configuration problem; read with the
+count/export tools; before anything irreversible (create campaign, delete profile) call the tool without confirm_token
+to get a preview and a confirm_token, show the preview to the user, and only then call again with the token.
+CleverTap quirks: dates are YYYYMMDD integers (20261126), ranges inclusive; event and property names are
+case-sensitive ('Charged', not 'charged'); exports return a short cursor handle to pass to the *_by_cursor tool;
+uploads take epoch-second timestamps and report per-record errors by your own 0-based index."""
+
+_LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "output": {"description": "The Membrane action's output."},
+        "action_run_id": {"type": "string", "description": "Membrane's id of this action run."},
+        "confirm_token": {"type": "string"},
+        "next_step": {"type": "string"},
+    },
+}
+_CONSENT_TOOLS = {"clevertap_create_campaign", "clevertap_delete_user_profile"}
+
+
+def _strip_titles(schema: Any) -> Any:
+    """Drop the 'title' strings pydantic adds to every property: they repeat the name and cost tokens in tools/list.
+
+    A property that is itself called "title" maps to a dict, so it survives.
+    """
+    if isinstance(schema, dict):
+        return {
+            k: _strip_titles(v)
+            for k, v in schema.items()
+            if not (k == "title" and isinstance(v, str))
+        }
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: refuse them instead of sending invalid JSON upstream."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError("NaN and infinite numbers are not valid JSON values.", hint="Send finite numbers only.")
+    if isinstance(value, dict):
+        for v in value.values():
+            _finite(v)
+    elif isinstance(value, list):
+        for v in value:
+            _finite(v)
+    return value
+
+
+def error_result(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+def ok_result(structured: dict[str, Any]) -> types.CallToolResult:
+    text = json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
+
+
+class App:
+    """Holds the runtime and answers the two tool requests."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._tools: list[types.Tool] | None = None
+        self._tools_changed = False
+        runtime.tools_changed_listener = self._mark_tools_changed
+
+    async def _mark_tools_changed(self) -> None:
+        self._tools = None
+        self._tools_changed = True
+
+    # -- tools/list ---------------------------------------------------------------------------------------------
+    def tool(self, spec: ToolSpec[Any, Any]) -> types.Tool:
+        live = self.runtime.live_action(spec)
+        if live is not None and live.input_schema is not None:
+            input_schema = dict(live.input_schema)
+            if spec.name in _CONSENT_TOOLS:
+                props = dict(input_schema.get("properties") or {})
+                props["confirm_token"] = {
+                    "type": "string",
+                    "description": "Token from the preview call; omit it to get a preview first.",
+                }
+                input_schema = {**input_schema, "properties": props}
+            output_schema = _LIVE_OUTPUT_SCHEMA
+        else:
+            input_schema = _strip_titles(spec.input_model.model_json_schema(by_alias=True))
+            output_schema = _strip_titles(spec.output_model.model_json_schema(by_alias=True, mode="serialization"))
+        return types.Tool.model_validate(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "description": spec.description,
+                "inputSchema": input_schema,
+                "outputSchema": output_schema,
+                "annotations": spec.annotations(),
+            }
+        )
+
+    def tools(self) -> list[types.Tool]:
+        if self._tools is None:
+            self._tools = [self.tool(s) for s in self.runtime.specs]
+        return self._tools
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=self.tools())
+
+    # -- tools/call ---------------------------------------------------------------------------------------------
+    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        try:
+            result = await self._call(ctx, params.name, params.arguments)
+        except ToolFailure as failure:
+            if failure.layer != "input":
+                log.info("tool %s failed: %s", params.name, failure.message)
+            result = error_result(self.runtime.scrub(failure.render()))
+        except Exception as exc:
+            log.exception("tool %s crashed", params.name)
+            result = error_result(
+                self.runtime.scrub(
+                    f"Internal error: {type(exc).__name__}: {exc}\nWhat to do: this is a bug in clevertap-mcp; "
+                    "the server keeps serving, so you may retry or use another tool."
+                )
+            )
+        if self._tools_changed:
+            self._tools_changed = False
+            try:
+                await ctx.session.send_tool_list_changed()
+            except Exception:
+                log.debug("could not send tools/list_changed", exc_info=True)
+        return result
+
+    async def _call(
+        self, ctx: ServerRequestContext[Any], name: str, arguments: Mapping[str, Any] | None
+    ) -> types.CallToolResult:
+        spec = self.runtime.spec(name)
+        if spec is None:
+            from tools.catalog import by_name
+
+            if by_name(name) is not None:
+                raise InputError(
+                    f"tool {name!r} changes the account and is disabled: the server runs in read-only mode.",
+                    hint="Use the read tools, or ask the operator to start the server without --read-only.",
+                )
+            names = ", ".join(s.name for s in self.runtime.specs)
+            raise InputError(f"unknown tool {name!r}.", hint=f"Call one of: {names}.")
+        args = _finite(dict(arguments or {}))
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            try:
+                await ctx.session.report_progress(done, total, message)
+            except Exception:
+                log.debug("progress notification failed", exc_info=True)
+
+        limit = self.runtime.settings.call_budget_s + 15
+        with anyio.move_on_after(limit) as scope:
+            live = self.runtime.live_action(spec)
+            if live is not None:
+                structured = await self._run_live(spec, live.input_schema or {}, args)
+            else:
+                parsed = parse_input(spec, args)
+                output = await spec.impl(self.runtime.context(progress), parsed)
+                structured = output.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if scope.cancelled_caught:
+            raise ToolFailure(
+                f"{name} did not finish within {limit:.0f} seconds and was stopped.",
+                hint="Narrow the request (smaller date range or batch) and call again; reads are safe to repeat.",
+            )
+        return ok_result(structured)
+
+    async def _run_live(self, spec: ToolSpec[Any, Any], schema: Mapping[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+        """Run a popular tool as its Membrane action, checked against Membrane's own input schema."""
+        import jsonschema
+
+        token = args.pop("confirm_token", None) if spec.name in _CONSENT_TOOLS else None
+        errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(args), key=lambda e: list(e.path))
+        if errors:
+            detail = "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:8])
+            raise InputError(
+                f"invalid arguments for {spec.name}: {detail}",
+                hint="This tool uses the input schema Membrane publishes for the action; see its inputSchema.",
+            )
+        if spec.name in _CONSENT_TOOLS and self.runtime.settings.confirm != "never":
+            if token is None:
+                confirm, expires = self.runtime.consent.issue(spec.name, args)
+                return {
+                    "output": {"preview": args, "expires_at": expires},
+                    "confirm_token": confirm,
+                    "next_step": "Nothing was done yet. Show the user exactly what will happen and ask; if they agree, "
+                    "call again with the same arguments plus this confirm_token.",
+                }
+            if not isinstance(token, str):
+                raise ConsentRequired("confirm_token must be a string.", hint="Pass the token from the preview call.")
+            self.runtime.consent.verify(spec.name, args, token)
+        assert spec.action_key is not None
+        run = await self.runtime.executor.run_action(spec.action_key, args)
+        out: dict[str, Any] = {"output": run.output}
+        if run.action_run_id:
+            out["action_run_id"] = run.action_run_id
+        return out
+
+
+def build_server(runtime: Runtime) -> tuple[Server[Any], App]:
+    app = App(runtime)
+    server: Server[Any] = Server(
+        "clevertap-mcp",
+        version=VERSION,
+        title="CleverTap",
+        instructions=INSTRUCTIONS,
+        on_list_tools=app.list_tools,
+        on_call_tool=app.call_tool,
+    )
+    return server, app

@@ -1,0 +1,52 @@
+"""CleverTap regions and their API base URLs.
+
+The base URL returned here never ends with ``/`` or ``/1``: callers append paths such as ``/1/counts/events.json``.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+DEFAULT_REGION = "eu1"
+
+REGIONS: dict[str, str] = {
+    "eu1": "https://api.clevertap.com",
+    "in1": "https://in1.api.clevertap.com",
+    "sg1": "https://sg1.api.clevertap.com",
+    "us1": "https://us1.api.clevertap.com",
+    "aps3": "https://aps3.api.clevertap.com",
+    "mec1": "https://mec1.api.clevertap.com",
+}
+
+
+def normalise_region(region: str | None) -> str:
+    """``None`` or blank means eu1; otherwise a known region code (case-insensitive), else ValueError."""
+    code = (region or "").strip().lower() or DEFAULT_REGION
+    if code not in REGIONS:
+        raise ValueError(f"unknown CleverTap region {region!r}: CLEVERTAP_REGION must be one of {', '.join(REGIONS)}")
+    return code
+
+
+def _normalise_override(override: str) -> str:
+    url = override.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"CLEVERTAP_API_BASE_URL {override!r} is not an http(s) URL: use e.g. https://in1.api.clevertap.com"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"CLEVERTAP_API_BASE_URL {override!r} must not carry a query or a fragment")
+    url = url.rstrip("/")
+    if url.endswith("/1"):
+        url = url[: -len("/1")].rstrip("/")
+    return url
+
+
+def base_url_for(region: str | None, override: str | None) -> str:
+    """The API root for ``region``; a non-empty ``override`` (CLEVERTAP_API_BASE_URL) wins.
+
+    A trailing ``/`` or ``/1`` on the override is dropped so that ``/1/...`` paths can be appended.
+    """
+    if override and override.strip():
+        return _normalise_override(override)
+    return REGIONS[normalise_region(region)]

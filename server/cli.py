@@ -1,0 +1,161 @@
+"""Command line: serve MCP over stdio, list tools, call one tool, or serve the sandbox's CleverTap API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from server.config import load_settings
+from server.scrub import Scrubber, configure_logging
+
+USAGE_EPILOG = """\
+commands:
+  (none)                      serve MCP over stdio
+  tools                       print the tool list as JSON
+  call TOOL 'JSON-ARGS'       call one tool through an MCP client session; prints its structured result
+  sandbox serve [--port N]    serve the sandbox's CleverTap-compatible API on 127.0.0.1
+
+environment: MEMBRANE_TOKEN, MEMBRANE_API_URL, MEMBRANE_WORKSPACE_KEY/SECRET, MEMBRANE_TENANT_KEY, MEMBRANE_CONNECTION_ID,
+CLEVERTAP_ACCOUNT_ID, CLEVERTAP_PASSCODE, CLEVERTAP_REGION, CLEVERTAP_API_BASE_URL, CLEVERTAP_MCP_BACKEND,
+CLEVERTAP_MCP_READ_ONLY, CLEVERTAP_MCP_CONFIRM (see README)."""
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "membrane", "clevertap", "sandbox"],
+        default=default,
+        help="how to reach CleverTap (env CLEVERTAP_MCP_BACKEND, default auto)",
+    )
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="use the embedded demo account (= --backend sandbox)",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="list and allow only tools that cannot change the account (env CLEVERTAP_MCP_READ_ONLY=1)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clevertap-mcp",
+        description="MCP server for CleverTap.",
+        epilog=USAGE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_flags(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command")
+    tools_p = sub.add_parser("tools", help="print the tool list as JSON")
+    _global_flags(tools_p, suppress=True)
+    call_p = sub.add_parser("call", help="call one tool and print its structured result")
+    _global_flags(call_p, suppress=True)
+    call_p.add_argument("tool")
+    call_p.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments")
+    sandbox_p = sub.add_parser("sandbox", help="the sandbox's CleverTap-compatible HTTP API")
+    sandbox_sub = sandbox_p.add_subparsers(dest="sandbox_command", required=True)
+    serve_p = sandbox_sub.add_parser("serve", help="serve it on 127.0.0.1")
+    serve_p.add_argument("--host", default="127.0.0.1")
+    serve_p.add_argument("--port", type=int, default=8765)
+    serve_p.add_argument("--account-id", default="DEMO-SANDBOX")
+    serve_p.add_argument("--passcode", default="sandbox")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    level_name = os.environ.get("CLEVERTAP_MCP_LOG_LEVEL", "WARNING").upper()
+    scrubber = Scrubber()
+    configure_logging(scrubber, getattr(logging, level_name, logging.WARNING))
+
+    if ns.command == "sandbox":
+        from server.sandbox import SandboxConfig, serve
+
+        serve(host=ns.host, port=ns.port, config=SandboxConfig(account_id=ns.account_id, passcode=ns.passcode))
+        return 0
+
+    backend = "sandbox" if ns.sandbox else ns.backend
+    try:
+        settings = load_settings(backend=backend, read_only=True if ns.read_only else None)
+    except ValueError as exc:
+        print(f"clevertap-mcp: {exc}", file=sys.stderr)
+        return 2
+
+    from server.runtime import Runtime
+
+    runtime = Runtime(settings, scrubber=scrubber)
+    import anyio
+
+    if ns.command == "tools":
+        return anyio.run(_print_tools, runtime)
+    if ns.command == "call":
+        try:
+            arguments = json.loads(ns.arguments)
+        except json.JSONDecodeError as exc:
+            print(f"Input error: the arguments are not valid JSON ({exc}).")
+            return 1
+        if not isinstance(arguments, dict):
+            print("Input error: the arguments must be a JSON object, e.g. '{\"event_name\": \"Charged\"}'.")
+            return 1
+        return anyio.run(_call, runtime, ns.tool, arguments)
+    anyio.run(_serve_stdio, runtime)
+    return 0
+
+
+async def _serve_stdio(runtime: Any) -> None:
+    from mcp.server import NotificationOptions
+    from mcp.server.stdio import stdio_server
+
+    from server.app import build_server
+
+    server, _ = build_server(runtime)
+    try:
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options(NotificationOptions(tools_changed=True)))
+    finally:
+        await runtime.aclose()
+
+
+async def _print_tools(runtime: Any) -> int:
+    from mcp import Client
+
+    from server.app import build_server
+
+    server, _ = build_server(runtime)
+    async with Client(server, mode="legacy") as client:
+        listed = await client.list_tools()
+    print(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools], indent=2))
+    return 0
+
+
+async def _call(runtime: Any, tool: str, arguments: dict[str, Any]) -> int:
+    from mcp import Client
+
+    from server.app import build_server
+
+    server, _ = build_server(runtime)
+    try:
+        async with Client(server, mode="legacy") as client:
+            result = await client.call_tool(tool, arguments)
+    finally:
+        await runtime.aclose()
+    if result.is_error:
+        text = "\n".join(c.text for c in result.content if getattr(c, "type", None) == "text")
+        print(text)
+        return 1
+    print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Settings: flags beat environment variables; read-only beats everything."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+Backend = Literal["auto", "membrane", "clevertap", "sandbox"]
+REGIONS = ("eu1", "in1", "sg1", "us1", "aps3", "mec1")
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    backend: Backend = "auto"
+    read_only: bool = False
+    confirm: Literal["always", "never"] = "always"
+
+    membrane_token: SecretStr | None = None
+    membrane_api_url: str = "https://api.getmembrane.com"
+    membrane_workspace_key: str | None = None
+    membrane_workspace_secret: SecretStr | None = None
+    membrane_tenant_key: str | None = None
+    membrane_connection_id: str | None = None
+
+    clevertap_account_id: str | None = None
+    clevertap_passcode: SecretStr | None = None
+    clevertap_region: str | None = None
+    clevertap_api_base_url: str | None = None
+
+    # HMAC key for confirmation tokens; replicas that share it accept each other's tokens.
+    consent_secret: SecretStr | None = None
+    call_budget_s: float = Field(120.0, gt=0)
+    max_result_bytes: int = Field(60_000, ge=4_000)
+
+    @property
+    def has_membrane_credentials(self) -> bool:
+        return self.membrane_token is not None or (
+            self.membrane_workspace_key is not None
+            and self.membrane_workspace_secret is not None
+            and self.membrane_tenant_key is not None
+        )
+
+    @property
+    def has_clevertap_credentials(self) -> bool:
+        return self.clevertap_account_id is not None and self.clevertap_passcode is not None
+
+    def resolved_backend(self) -> str:
+        """The backend to use: 'auto' picks membrane, then clevertap, else 'unconfigured'."""
+        if self.backend != "auto":
+            return self.backend
+        if self.has_membrane_credentials:
+            return "membrane"
+        if self.has_clevertap_credentials:
+            return "clevertap"
+        return "unconfigured"
+
+
+def _env(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment, then apply explicit overrides (flags). Raises ValueError with a readable text."""
+    env = os.environ if env is None else env
+    data: dict[str, object] = {
+        "backend": _env(env, "CLEVERTAP_MCP_BACKEND") or "auto",
+        "read_only": (_env(env, "CLEVERTAP_MCP_READ_ONLY") or "").lower() in _TRUE,
+        "confirm": (_env(env, "CLEVERTAP_MCP_CONFIRM") or "always").lower(),
+        "membrane_token": _env(env, "MEMBRANE_TOKEN"),
+        "membrane_api_url": _env(env, "MEMBRANE_API_URL") or "https://api.getmembrane.com",
+        "membrane_workspace_key": _env(env, "MEMBRANE_WORKSPACE_KEY"),
+        "membrane_workspace_secret": _env(env, "MEMBRANE_WORKSPACE_SECRET"),
+        "membrane_tenant_key": _env(env, "MEMBRANE_TENANT_KEY"),
+        "membrane_connection_id": _env(env, "MEMBRANE_CONNECTION_ID"),
+        "clevertap_account_id": _env(env, "CLEVERTAP_ACCOUNT_ID"),
+        "clevertap_passcode": _env(env, "CLEVERTAP_PASSCODE"),
+        "clevertap_region": (_env(env, "CLEVERTAP_REGION") or "").lower() or None,
+        "clevertap_api_base_url": _env(env, "CLEVERTAP_API_BASE_URL"),
+        "consent_secret": _env(env, "CLEVERTAP_MCP_SECRET"),
+    }
+    budget = _env(env, "CLEVERTAP_MCP_CALL_BUDGET")
+    if budget:
+        data["call_budget_s"] = budget
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    region = data.get("clevertap_region")
+    if region is not None and region not in REGIONS:
+        raise ValueError(f"CLEVERTAP_REGION={region!r} is not a CleverTap region; use one of {', '.join(REGIONS)}")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"invalid configuration: {problems}") from None

@@ -1,0 +1,181 @@
+"""The runtime: one executor, one wire client, one handle store and one consent signer per process.
+
+Everything heavy (httpx, the sandbox, the Membrane client) is built on first use, so start-up stays close to
+the bare ``mcp`` import.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from server.config import Settings
+from server.scrub import Scrubber
+from server.state.consent import HmacConsentSigner
+from server.state.handles import MemoryHandleStore
+from tools.api import ActionInfo, ActionRun, CleverTapApi, Executor, ProgressFn
+from tools.base import ToolContext, ToolSpec
+from tools.catalog import CATALOG, by_action, search_catalog
+from tools.errors import InputError
+
+log = logging.getLogger("clevertap_mcp")
+
+SANDBOX_ACCOUNT_ID = "DEMO-SANDBOX"
+SANDBOX_PASSCODE = "sandbox"
+
+
+def validation_message(exc: ValidationError, limit: int = 8) -> str:
+    """A pydantic error as one readable paragraph: where, what, and (bounded) how many."""
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"... and {more} more problems")
+    return "; ".join(parts)
+
+
+def parse_input(spec: ToolSpec[Any, Any], arguments: Mapping[str, Any]) -> Any:
+    try:
+        return spec.input_model.model_validate(arguments)
+    except ValidationError as exc:
+        raise InputError(
+            f"invalid arguments for {spec.name}: {validation_message(exc)}",
+            hint="Fix the listed fields (see the tool's inputSchema) and call again.",
+        ) from None
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, scrubber: Scrubber | None = None) -> None:
+        self.settings = settings
+        self.backend = settings.resolved_backend()
+        self.scrub = scrubber or Scrubber()
+        for secret in (settings.clevertap_passcode, settings.membrane_token, settings.membrane_workspace_secret):
+            if secret is not None:
+                self.scrub.add(secret.get_secret_value())
+        key = settings.consent_secret.get_secret_value().encode() if settings.consent_secret else None
+        self.consent = HmacConsentSigner(key)
+        self.handles = MemoryHandleStore()
+        self.specs: tuple[ToolSpec[Any, Any], ...] = tuple(
+            s for s in CATALOG if not (settings.read_only and s.writes)
+        )
+        self._executor: Executor | None = None
+        self._api: CleverTapApi | None = None
+        self.tools_changed_listener: Callable[[], Awaitable[None]] | None = None
+
+    # -- construction -------------------------------------------------------------------------------------------
+    @property
+    def executor(self) -> Executor:
+        if self._executor is None:
+            self._executor = self._build_executor()
+        return self._executor
+
+    @property
+    def api(self) -> CleverTapApi:
+        if self._api is None:
+            from server.clevertap.client import CleverTapClient
+
+            self._api = CleverTapClient(self.executor)
+        return self._api
+
+    def _build_executor(self) -> Executor:
+        s = self.settings
+        if self.backend == "sandbox":
+            import httpx
+
+            from server.executors.http import HttpExecutor
+            from server.sandbox import SandboxConfig, create_app
+
+            app = create_app(SandboxConfig(account_id=SANDBOX_ACCOUNT_ID, passcode=SANDBOX_PASSCODE))
+            return HttpExecutor(
+                base_url="http://sandbox.invalid",
+                account_id=SANDBOX_ACCOUNT_ID,
+                passcode=SANDBOX_PASSCODE,
+                transport=httpx.ASGITransport(app=app),
+                name="sandbox",
+                region="sandbox",
+                local_actions=self,
+            )
+        if self.backend == "clevertap":
+            from server.clevertap.regions import base_url_for
+            from server.executors.http import HttpExecutor
+
+            assert s.clevertap_account_id is not None and s.clevertap_passcode is not None
+            return HttpExecutor(
+                base_url=base_url_for(s.clevertap_region, s.clevertap_api_base_url),
+                account_id=s.clevertap_account_id,
+                passcode=s.clevertap_passcode.get_secret_value(),
+                name="clevertap",
+                region=s.clevertap_region or ("custom" if s.clevertap_api_base_url else "eu1"),
+                local_actions=self,
+            )
+        if self.backend == "membrane":
+            from server.executors.membrane import MembraneExecutor
+
+            executor = MembraneExecutor.from_settings(s, scrubber=self.scrub)
+            executor.set_tools_changed_listener(self._on_tools_changed)
+            return executor
+        from server.executors.http import UnconfiguredExecutor
+
+        return UnconfiguredExecutor()
+
+    async def _on_tools_changed(self) -> None:
+        if self.tools_changed_listener is not None:
+            await self.tools_changed_listener()
+
+    async def aclose(self) -> None:
+        close = getattr(self._executor, "aclose", None)
+        if close is not None:
+            await close()
+
+    # -- per call -----------------------------------------------------------------------------------------------
+    def context(self, progress: ProgressFn | None = None) -> ToolContext:
+        return ToolContext(
+            api=self.api,
+            executor=self.executor,
+            handles=self.handles,
+            consent=self.consent,
+            progress=progress,
+            budget_s=self.settings.call_budget_s,
+            max_result_bytes=self.settings.max_result_bytes,
+            confirm_required=self.settings.confirm != "never",
+        )
+
+    def spec(self, name: str) -> ToolSpec[Any, Any] | None:
+        return next((s for s in self.specs if s.name == name), None)
+
+    def live_action(self, spec: ToolSpec[Any, Any]) -> ActionInfo | None:
+        """The Membrane action that replaces a popular tool's local implementation, when Membrane lists one."""
+        if spec.action_key is None or self.backend != "membrane":
+            return None
+        finder = getattr(self.executor, "live_action", None)
+        info = finder(spec.action_key) if finder is not None else None
+        return info if info is not None and info.input_schema else None
+
+    # -- local actions (the clevertap and sandbox backends' run_action/search_actions) ---------------------------
+    async def run(self, key_or_id: str, input: Mapping[str, Any]) -> ActionRun:
+        spec = by_action(key_or_id)
+        if spec is None or spec.action_key is None:
+            raise InputError(
+                f"unknown action {key_or_id!r}.",
+                hint="Call clevertap_search_actions with what you want to do to find an action key.",
+            )
+        if self.settings.read_only and spec.writes:
+            raise InputError(
+                f"action {spec.action_key!r} changes the account and the server runs in read-only mode.",
+                hint="Only read actions can run in read-only mode.",
+            )
+        args = parse_input(spec, input)
+        output = await spec.impl(self.context(), args)
+        return ActionRun(output=output.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+    async def search(self, intent: str, limit: int) -> list[ActionInfo]:
+        found = search_catalog(intent, limit)
+        if self.settings.read_only:
+            found = [a for a in found if a.read_only]
+        return found
