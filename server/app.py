@@ -12,6 +12,7 @@ import anyio
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
 
+from server.privacy import redact
 from server.runtime import Runtime, parse_input
 from tools.base import ToolSpec
 from tools.errors import ConsentRequired, InputError, ToolFailure
@@ -130,20 +131,31 @@ class App:
 
     # -- tools/call ---------------------------------------------------------------------------------------------
     async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        runtime = self.runtime
+        outcome = "ok"
+        structured: dict[str, Any] | None = None
         try:
-            result = await self._call(ctx, params.name, params.arguments)
+            structured = await self._call(ctx, params.name, params.arguments)
+            if runtime.settings.redact_pii:
+                structured = redact(structured)
+            if structured.get("confirm_token"):
+                outcome = "preview"
+            result = ok_result(structured)
         except ToolFailure as failure:
+            outcome = f"error:{failure.layer}"
             if failure.layer != "input":
                 log.info("tool %s failed: %s", params.name, failure.message)
-            result = error_result(self.runtime.scrub(failure.render()))
+            result = error_result(runtime.scrub(failure.render()))
         except Exception as exc:
+            outcome = "error:internal"
             log.exception("tool %s crashed", params.name)
             result = error_result(
-                self.runtime.scrub(
+                runtime.scrub(
                     f"Internal error: {type(exc).__name__}: {exc}\nWhat to do: this is a bug in clevertap-mcp; "
                     "the server keeps serving, so you may retry or use another tool."
                 )
             )
+        self._audit(params.name, params.arguments, outcome, structured)
         if self._tools_changed:
             self._tools_changed = False
             try:
@@ -152,9 +164,20 @@ class App:
                 log.debug("could not send tools/list_changed", exc_info=True)
         return result
 
+    def _audit(self, name: str, arguments: Any, outcome: str, structured: dict[str, Any] | None) -> None:
+        audit = self.runtime.audit
+        spec = self.runtime.spec(name)
+        if audit is None or spec is None or not spec.writes:
+            return
+        run_id = structured.get("action_run_id") if structured else None
+        try:
+            audit.write(name, arguments or {}, outcome, action_run_id=run_id if isinstance(run_id, str) else None)
+        except OSError:
+            log.warning("could not write the audit log", exc_info=True)
+
     async def _call(
         self, ctx: ServerRequestContext[Any], name: str, arguments: Mapping[str, Any] | None
-    ) -> types.CallToolResult:
+    ) -> dict[str, Any]:
         spec = self.runtime.spec(name)
         if spec is None:
             from tools.catalog import by_name
@@ -188,7 +211,7 @@ class App:
                 f"{name} did not finish within {limit:.0f} seconds and was stopped.",
                 hint="Narrow the request (smaller date range or batch) and call again; reads are safe to repeat.",
             )
-        return ok_result(structured)
+        return structured
 
     async def _run_live(self, spec: ToolSpec[Any, Any], schema: Mapping[str, Any], args: dict[str, Any]) -> dict[str, Any]:
         """Run a popular tool as its Membrane action, checked against Membrane's own input schema."""

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from server.config import load_settings
+from server.config import load_settings, parse_tool_names
 from server.scrub import Scrubber, configure_logging
 
 USAGE_EPILOG = """\
@@ -46,6 +46,22 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+def _safety_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tools", help="comma-separated tool names to list (env CLEVERTAP_MCP_TOOLS)")
+    parser.add_argument(
+        "--exclude-tools", help="comma-separated tool names to hide; beats --tools (env CLEVERTAP_MCP_EXCLUDE_TOOLS)"
+    )
+    parser.add_argument(
+        "--redact-pii",
+        action="store_true",
+        default=None,
+        help="mask email, phone and name fields in exported records (env CLEVERTAP_MCP_REDACT_PII=1)",
+    )
+    parser.add_argument(
+        "--audit-log", metavar="PATH", help="append one JSON line per write attempt (env CLEVERTAP_MCP_AUDIT_LOG)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clevertap-mcp",
@@ -54,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _global_flags(parser, suppress=False)
+    _safety_flags(parser)
     sub = parser.add_subparsers(dest="command")
     tools_p = sub.add_parser("tools", help="print the tool list as JSON")
     _global_flags(tools_p, suppress=True)
@@ -86,14 +103,20 @@ def main(argv: list[str] | None = None) -> int:
 
     backend = "sandbox" if ns.sandbox else ns.backend
     try:
-        settings = load_settings(backend=backend, read_only=True if ns.read_only else None)
+        settings = load_settings(
+            backend=backend,
+            read_only=True if ns.read_only else None,
+            tools=parse_tool_names(ns.tools),
+            exclude_tools=parse_tool_names(ns.exclude_tools),
+            redact_pii=ns.redact_pii,
+            audit_log=ns.audit_log,
+        )
+        from server.runtime import Runtime
+
+        runtime = Runtime(settings, scrubber=scrubber)
     except ValueError as exc:
         print(f"clevertap-mcp: {exc}", file=sys.stderr)
         return 2
-
-    from server.runtime import Runtime
-
-    runtime = Runtime(settings, scrubber=scrubber)
     import anyio
 
     if ns.command == "tools":

@@ -32,6 +32,11 @@ class Settings(BaseModel):
     clevertap_region: str | None = None
     clevertap_api_base_url: str | None = None
 
+    tools: tuple[str, ...] | None = None
+    exclude_tools: tuple[str, ...] = ()
+    redact_pii: bool = False
+    audit_log: str | None = None
+
     # HMAC key for confirmation tokens; replicas that share it accept each other's tokens.
     consent_secret: SecretStr | None = None
     call_budget_s: float = Field(120.0, gt=0)
@@ -67,6 +72,17 @@ def _env(env: Mapping[str, str], name: str) -> str | None:
     return value.strip()
 
 
+def _names(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(n.strip() for n in value.split(",") if n.strip())
+
+
+def parse_tool_names(value: str | None) -> tuple[str, ...] | None:
+    """A comma-separated flag value as a tuple of names."""
+    return _names(value)
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from the environment, then apply explicit overrides (flags). Raises ValueError with a readable text."""
     env = os.environ if env is None else env
@@ -86,6 +102,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         "clevertap_api_base_url": _env(env, "CLEVERTAP_API_BASE_URL"),
         "consent_secret": _env(env, "CLEVERTAP_MCP_SECRET"),
     }
+    data["tools"] = _names(_env(env, "CLEVERTAP_MCP_TOOLS"))
+    data["exclude_tools"] = _names(_env(env, "CLEVERTAP_MCP_EXCLUDE_TOOLS")) or ()
+    data["redact_pii"] = (_env(env, "CLEVERTAP_MCP_REDACT_PII") or "").lower() in _TRUE
+    data["audit_log"] = _env(env, "CLEVERTAP_MCP_AUDIT_LOG")
     budget = _env(env, "CLEVERTAP_MCP_CALL_BUDGET")
     if budget:
         data["call_budget_s"] = budget

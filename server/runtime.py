@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from server.audit import AuditLog
 from server.config import Settings
 from server.scrub import Scrubber
 from server.state.consent import HmacConsentSigner
@@ -50,6 +51,24 @@ def parse_input(spec: ToolSpec[Any, Any], arguments: Mapping[str, Any]) -> Any:
         ) from None
 
 
+def select_tools(settings: Settings) -> tuple[ToolSpec[Any, Any], ...]:
+    """The tools to list: --tools trims, --exclude-tools beats it, and read-only beats both."""
+    known = {s.name for s in CATALOG}
+    asked = set(settings.tools or ()) | set(settings.exclude_tools)
+    unknown = sorted(asked - known)
+    if unknown:
+        raise ValueError(
+            f"unknown tool name(s) in --tools/--exclude-tools: {', '.join(unknown)}. Valid names: {', '.join(sorted(known))}"
+        )
+    return tuple(
+        s
+        for s in CATALOG
+        if (settings.tools is None or s.name in settings.tools)
+        and s.name not in settings.exclude_tools
+        and not (settings.read_only and s.writes)
+    )
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, scrubber: Scrubber | None = None) -> None:
         self.settings = settings
@@ -61,9 +80,8 @@ class Runtime:
         key = settings.consent_secret.get_secret_value().encode() if settings.consent_secret else None
         self.consent = HmacConsentSigner(key)
         self.handles = MemoryHandleStore()
-        self.specs: tuple[ToolSpec[Any, Any], ...] = tuple(
-            s for s in CATALOG if not (settings.read_only and s.writes)
-        )
+        self.audit = AuditLog(settings.audit_log) if settings.audit_log else None
+        self.specs = select_tools(settings)
         self._executor: Executor | None = None
         self._api: CleverTapApi | None = None
         self.tools_changed_listener: Callable[[], Awaitable[None]] | None = None

@@ -1,0 +1,102 @@
+"""Shared test helpers: an MCP client on a runtime, result accessors, dates, and the sandbox served over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import mcp.types as types
+from mcp import Client
+
+from server.app import build_server
+from server.config import load_settings
+from server.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def day(offset: int = 0) -> int:
+    """Today (UTC) plus ``offset`` days, as YYYYMMDD."""
+    d = dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=offset)
+    return int(d.strftime("%Y%m%d"))
+
+
+def make_runtime(env: dict[str, str] | None = None, **overrides: Any) -> Runtime:
+    overrides.setdefault("backend", "sandbox")
+    return Runtime(load_settings(env or {}, **overrides))
+
+
+@contextlib.asynccontextmanager
+async def mcp_client(runtime: Runtime | None = None, mode: str = "legacy", **kwargs: Any) -> AsyncIterator[Client]:
+    runtime = runtime or make_runtime()
+    server, _ = build_server(runtime)
+    try:
+        async with Client(server, mode=mode, **kwargs) as client:  # type: ignore[arg-type]
+            yield client
+    finally:
+        await runtime.aclose()
+
+
+def ok(result: types.CallToolResult) -> dict[str, Any]:
+    assert not result.is_error, text(result)
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+def text(result: types.CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+def err(result: types.CallToolResult) -> str:
+    assert result.is_error, f"expected an error, got {result.structured_content}"
+    return text(result)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEVERTAP_", "MEMBRANE_"))}
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def sandbox_http(*args: str) -> Iterator[str]:
+    """`clevertap-mcp sandbox serve` in a subprocess on a free loopback port; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "sandbox", "serve", "--port", str(port), *args],
+        cwd=ROOT,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"sandbox serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox serve did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
