@@ -1,0 +1,665 @@
+"""The one CleverTap wire client: every quirk of the REST API is handled here, once, over any executor.
+
+Quirks handled (see the API reference, §1, §2.5, §3, §5, §11):
+* the envelope: ``status: "fail"`` inside HTTP 200; 401 with a JSON body; ``error`` holding a JSON array in a string;
+* retries: reads only, on 429/5xx/network errors, jittered exponential backoff honouring ``Retry-After``; writes never;
+* concurrency caps per account: 15 for ``/1/upload``, 3 for everything else;
+* counts answering ``partial`` + ``req_id`` (int or str, sent back unchanged), polled inside a time budget;
+* export cursors that come back already %-encoded (sent verbatim), ``cursor`` vs ``next_cursor``, missing ``records``,
+  ``code: 2`` "still in progress", expired cursors;
+* upload batching (1000 events/profiles, 100 tokens), mapping ``Skipped record number : k`` to the caller's index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from tools.api import (
+    CountResult,
+    Executor,
+    ExportPage,
+    ProgressFn,
+    RawResponse,
+    RecordKind,
+    UnprocessedRecord,
+    UploadResult,
+)
+from tools.errors import (
+    CleverTapCredentialsError,
+    CleverTapError,
+    CursorExpired,
+    InputError,
+    ToolFailure,
+    UpstreamError,
+)
+from tools.models import check_range, parse_yyyymmdd
+
+log = logging.getLogger(__name__)
+
+SleepFn = Callable[[float], Awaitable[None]]
+ClockFn = Callable[[], float]
+
+UPLOAD_PATH = "/1/upload"
+BATCH_SIZES: dict[str, int] = {"event": 1000, "profile": 1000, "token": 100}
+MAX_ATTEMPTS = 3
+MAX_RETRY_WAIT_S = 30.0
+
+_WRITE_PREFIXES = (
+    "/1/upload",
+    "/1/targets/create.json",
+    "/1/targets/stop.json",
+    "/1/targets/trigger.json",
+    "/1/delete/",
+    "/1/demerge/",
+    "/1/subscribe",
+    "/1/disassociate",
+    "/1/send/",
+    "/2/send/",
+    "/1/createVars",
+    "/1/deleteVars",
+    "/1/update/",
+    "/1/upload_custom_list_segment_completed",
+)
+_SKIPPED_RE = re.compile(r"Skipped record number\s*:\s*(\d+)", re.IGNORECASE)
+_SKIPPED_SUFFIX_RE = re.compile(r"\.?\s*Skipped record number\s*:\s*\d+\s*\.?\s*$", re.IGNORECASE)
+_IDENTITY_KEYS = ("identity", "objectId", "FBID", "GPID")
+_CURSOR_GONE_MARKERS = ("invalid cursor", "incorrect usage", "cursor_invalidated", "expired")
+CREDENTIALS_HINT = (
+    "Check CLEVERTAP_ACCOUNT_ID, CLEVERTAP_PASSCODE and CLEVERTAP_REGION (the region must be the account's), "
+    "or run clevertap_connect to see which one is refused."
+)
+_CODE_HINTS: dict[int, str] = {
+    400: "CleverTap rejected the request: check the field names, the event name and the YYYYMMDD dates.",
+    403: "This passcode is not allowed to call this API: ask a CleverTap admin for a passcode with API access.",
+    404: "CleverTap does not know this path or object: check the path (e.g. /1/counts/events.json) and any id.",
+    405: "Wrong HTTP method: CleverTap reads are POSTs with a JSON body; cursor pages and polls are GETs.",
+    409: "The object is not in the right state yet (e.g. a campaign report before the campaign completed).",
+    429: "CleverTap allows 3 concurrent requests per account (15 for uploads): wait a little and try again.",
+}
+
+
+def path_only(path: str) -> str:
+    """``path`` without its ``?query``."""
+    return path.split("?", 1)[0]
+
+
+def is_write(method: str, path: str) -> bool:
+    """Whether a call may change the account. Such calls are never retried (the first attempt may have been applied).
+
+    CleverTap's reads are POSTs too, so only the path tells a read from a write.
+    """
+    if method.upper() not in ("GET", "POST"):
+        return True
+    return path_only(path).startswith(_WRITE_PREFIXES)
+
+
+def _check_date(value: Any, name: str, where: str) -> int:
+    if value is None:
+        raise InputError(f"{where}'{name}' is required: a YYYYMMDD integer such as 20261126")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"{where}'{name}' must be a YYYYMMDD integer such as 20261126, not {value!r}")
+    try:
+        return parse_yyyymmdd(value)
+    except ValueError as exc:
+        raise InputError(f"{where}'{name}': {exc}") from None
+
+
+def _check_pair(item: Mapping[str, Any], where: str) -> None:
+    start = _check_date(item.get("from"), "from", where)
+    end = _check_date(item.get("to"), "to", where)
+    try:
+        check_range(start, end)
+    except ValueError as exc:
+        raise InputError(f"{where}{exc}") from None
+
+
+def validate_date_range(body: Mapping[str, Any]) -> None:
+    """``from``/``to`` must be YYYYMMDD integers of real calendar dates with from <= to (also inside advanced_query).
+
+    Raises InputError before anything is sent.
+    """
+    _check_pair(body, "")
+    advanced = body.get("advanced_query")
+    if not isinstance(advanced, Mapping):
+        return
+    for clause, items in advanced.items():
+        candidates = items.get("any_events") if isinstance(items, Mapping) else items
+        if not isinstance(candidates, list):
+            continue
+        for i, item in enumerate(candidates):
+            if isinstance(item, Mapping) and ("from" in item or "to" in item):
+                _check_pair(item, f"advanced_query.{clause}[{i}]: ")
+
+
+def error_text(body: Any) -> str:
+    """A readable error message out of any CleverTap error body (unpacks ``"[\\"Invalid event : X\\"]"``)."""
+    if isinstance(body, Mapping):
+        raw = body.get("error")
+        if raw is None:
+            raw = body.get("message")
+        if raw is None:
+            raw = body.get("errors")
+    else:
+        raw = body
+    if isinstance(raw, str):
+        stripped = raw.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            with contextlib.suppress(ValueError):
+                raw = json.loads(stripped)
+    if isinstance(raw, list):
+        return "; ".join(str(item) for item in raw) or "no error text"
+    if raw is None or raw == "":
+        return "no error text" if isinstance(body, Mapping) else "empty answer"
+    return str(raw)[:500]
+
+
+def _body_code(body: Any) -> Any:
+    return body.get("code") if isinstance(body, Mapping) else None
+
+
+def _is_in_progress(body: Any) -> bool:
+    code = _body_code(body)
+    return code == 2 or code == "2"
+
+
+def _int_code(code: Any) -> int | None:
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return None
+
+
+def error_for(response: RawResponse, method: str, path: str) -> CleverTapError | None:
+    """The error an answer stands for, or None when it is a usable answer."""
+    status, body = response.status, response.body
+    where = f"{method.upper()} {path_only(path)}"
+    text = error_text(body)
+    code = _body_code(body)
+    details: dict[str, Any] = {"http_status": status, "error": text}
+    if code is not None:
+        details["code"] = code
+    if status == 401 or (code in (401, "401") and isinstance(body, Mapping) and body.get("status") == "fail"):
+        return CleverTapCredentialsError(
+            f"CleverTap refused the credentials ({where}): {text}",
+            status=401,
+            code=code,
+            hint=CREDENTIALS_HINT,
+            details=details,
+        )
+    if status == 429:
+        return CleverTapError(
+            f"CleverTap is rate limiting this account ({where}): {text}",
+            status=429,
+            code=code,
+            retryable=True,
+            hint=_CODE_HINTS[429],
+            details=details,
+        )
+    if status >= 500:
+        return CleverTapError(
+            f"CleverTap failed with HTTP {status} ({where}): {text}",
+            status=status,
+            code=code,
+            retryable=True,
+            hint="CleverTap's side failed: try again in a moment.",
+            details=details,
+        )
+    if _is_in_progress(body):
+        return CleverTapError(
+            f"CleverTap is still processing this request ({where}): {text}",
+            status=status,
+            code=code,
+            retryable=True,
+            hint="Call again in a few seconds.",
+            details=details,
+        )
+    if status >= 300:
+        return CleverTapError(
+            f"CleverTap answered HTTP {status} ({where}): {text}",
+            status=status,
+            code=code,
+            hint=_CODE_HINTS.get(status) or _CODE_HINTS.get(_int_code(code) or 0),
+            details=details,
+        )
+    if status == 204 and body == "":
+        return None
+    if not isinstance(body, (Mapping, list)):
+        snippet = str(body)[:200]
+        return CleverTapError(
+            f"CleverTap sent an unreadable answer ({where}, HTTP {status}): {snippet!r}",
+            status=status,
+            retryable=True,
+            hint="The answer was not JSON (possibly cut short): try again.",
+            details=details,
+        )
+    if isinstance(body, Mapping) and body.get("status") == "fail":
+        return CleverTapError(
+            f"CleverTap reported a failure ({where}): {text}" + (f" (code {code})" if code is not None else ""),
+            status=status,
+            code=code,
+            hint=_CODE_HINTS.get(_int_code(code) or 0) or "Fix the request as the error says and try again.",
+            details=details,
+        )
+    return None
+
+
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _strip_skipped(message: str) -> str:
+    return _SKIPPED_SUFFIX_RE.sub("", message).strip() or message
+
+
+def _identity_of(record: Any) -> tuple[Any, ...] | None:
+    if not isinstance(record, Mapping):
+        return None
+    ids = tuple(str(record[k]) if record.get(k) is not None else None for k in _IDENTITY_KEYS)
+    if not any(ids):
+        return None
+    return (*ids, record.get("evtName"), record.get("type"))
+
+
+@dataclass
+class _BatchOutcome:
+    start: int
+    size: int
+    processed: int = 0
+    unprocessed: list[UnprocessedRecord] = field(default_factory=list)
+    unsent_reason: str | None = None
+    fatal: ToolFailure | None = None
+
+
+class CleverTapClient:
+    """``tools.api.CleverTapApi`` over any executor. One instance per account: the concurrency caps live here."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        upload_concurrency: int = 15,
+        other_concurrency: int = 3,
+        sleep: SleepFn = anyio.sleep,
+        poll_interval_s: float = 1.0,
+        clock: ClockFn = time.monotonic,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff_base_s: float = 0.5,
+        poll_grace_s: float = 2.0,
+    ) -> None:
+        self.executor = executor
+        self._upload_sem = anyio.Semaphore(upload_concurrency)
+        self._other_sem = anyio.Semaphore(other_concurrency)
+        self._sleep = sleep
+        self._clock = clock
+        self.poll_interval_s = poll_interval_s
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base_s = backoff_base_s
+        self.poll_grace_s = poll_grace_s
+
+    # -- transport -------------------------------------------------------------------------------------------------
+
+    async def _raw(self, method: str, path: str, query: Mapping[str, Any] | None, body: Any) -> RawResponse:
+        sem = self._upload_sem if path_only(path) == UPLOAD_PATH else self._other_sem
+        async with sem:
+            return await self.executor.request(method, path, query, body)
+
+    async def _checked(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        deadline: float | None = None,
+        retry_in_progress: bool = True,
+    ) -> Any:
+        """Send, raise the error the answer stands for, retry reads; returns the parsed body."""
+        retry = not is_write(method, path)
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                response = await self._raw(method, path, query, body)
+            except UpstreamError as exc:
+                error: UpstreamError = exc
+            else:
+                found = error_for(response, method, path)
+                if found is None:
+                    return response.body
+                error = found
+                retry_after = _retry_after_s(response.headers)
+            if not (retry and error.retryable and attempt < self.max_attempts):
+                raise error
+            if _is_in_progress(error.details) and not retry_in_progress:
+                raise error
+            wait = self._backoff(attempt, retry_after)
+            if wait is None or (deadline is not None and self._clock() + wait > deadline):
+                raise error
+            log.info("retrying %s %s in %.1f s after: %s", method, path_only(path), wait, error.message)
+            await self._sleep(wait)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds before the next attempt; None when CleverTap asks for a longer pause than is worth waiting."""
+        base = self.backoff_base_s * (2 ** (attempt - 1))
+        jittered = base / 2 + random.uniform(0, base / 2)
+        if retry_after is None:
+            return jittered
+        if retry_after > MAX_RETRY_WAIT_S:
+            return None
+        return max(retry_after, jittered)
+
+    async def call(
+        self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
+    ) -> dict[str, Any]:
+        """One call; returns the JSON body (a top-level list comes back as ``{"status": "success", "data": [...]}``).
+
+        Raises CleverTapError on HTTP errors and on ``status: "fail"``; reads are retried, writes never.
+        """
+        result = await self._checked(method, path, query=query, body=body)
+        if result == "":
+            return {}
+        if isinstance(result, list):
+            return {"status": "success", "data": result}
+        return dict(result)
+
+    # -- counts ----------------------------------------------------------------------------------------------------
+
+    async def count(self, path: str, body: Mapping[str, Any], *, budget_s: float) -> CountResult:
+        validate_date_range(body)
+        deadline = self._clock() + budget_s
+        first = await self._count_call("POST", path, body, deadline)
+        return await self._poll(path, first, deadline)
+
+    async def poll_count(self, path: str, req_id: str | int, *, budget_s: float) -> CountResult:
+        deadline = self._clock() + budget_s
+        first = await self._count_call("GET", self._req_id_path(path, req_id), None, deadline)
+        if first.get("status") == "partial" and first.get("req_id") is None:
+            first = {**first, "req_id": req_id}
+        return await self._poll(path, first, deadline)
+
+    @staticmethod
+    def _req_id_path(path: str, req_id: str | int) -> str:
+        return f"{path}{'&' if '?' in path else '?'}req_id={req_id}"
+
+    async def _count_call(self, method: str, path: str, body: Any, deadline: float) -> dict[str, Any]:
+        try:
+            result = await self._checked(method, path, body=body, deadline=deadline)
+        except CleverTapError as exc:
+            text = str(exc.details.get("error", exc.message)).lower()
+            if not exc.retryable and ("invalid request id" in text or "invalid req_id" in text):
+                raise CleverTapError(
+                    exc.message,
+                    status=exc.status,
+                    code=exc.code,
+                    hint="the req_id expired: run the count again",
+                    details=exc.details,
+                ) from None
+            raise
+        if not isinstance(result, Mapping):
+            raise CleverTapError(f"CleverTap answered a count with a JSON list ({path_only(path)})", retryable=True)
+        return dict(result)
+
+    async def _poll(self, path: str, answer: dict[str, Any], deadline: float) -> CountResult:
+        while answer.get("status") == "partial":
+            req_id = answer.get("req_id")
+            if req_id is None or isinstance(req_id, bool) or not isinstance(req_id, (int, str)):
+                raise CleverTapError(
+                    f"CleverTap answered 'partial' without a usable req_id ({path_only(path)})",
+                    retryable=True,
+                    hint="Run the count again.",
+                )
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return CountResult(done=False, req_id=req_id, body=answer)
+            await self._sleep(min(self.poll_interval_s, remaining))
+            # A poll is a harmless GET: one still in flight well past the budget is abandoned, not waited for.
+            previous = answer
+            with anyio.move_on_after(max(0.0, deadline - self._clock()) + self.poll_grace_s) as scope:
+                answer = await self._count_call("GET", self._req_id_path(path, req_id), None, deadline)
+            if scope.cancelled_caught:
+                return CountResult(done=False, req_id=req_id, body=previous)
+            if answer.get("status") == "partial" and answer.get("req_id") is None:
+                answer = {**answer, "req_id": req_id}
+        count = answer.get("count")
+        if isinstance(count, str) and count.strip().isdigit():
+            count = int(count)
+        return CountResult(done=True, count=count if isinstance(count, int) else None, body=answer)
+
+    # -- exports ---------------------------------------------------------------------------------------------------
+
+    async def start_export(
+        self, path: str, body: Mapping[str, Any], *, batch_size: int, flags: Mapping[str, bool] | None = None
+    ) -> str | None:
+        validate_date_range(body)
+        query = f"batch_size={int(batch_size)}"
+        for key, value in (flags or {}).items():
+            query += f"&{key}={'true' if value else 'false'}"
+        result = await self._checked("POST", f"{path}?{query}", body=dict(body))
+        if not isinstance(result, Mapping):
+            raise CleverTapError(f"CleverTap answered an export with a JSON list ({path_only(path)})")
+        cursor = result.get("cursor") or result.get("next_cursor")
+        return str(cursor) if cursor else None
+
+    async def export_page(self, path: str, cursor: str, *, budget_s: float) -> ExportPage:
+        deadline = self._clock() + budget_s
+        url = f"{path}?cursor={cursor}"
+        while True:
+            try:
+                result = await self._checked("GET", url, deadline=deadline, retry_in_progress=False)
+            except CleverTapError as exc:
+                if _cursor_gone(exc):
+                    raise CursorExpired(
+                        f"CleverTap no longer accepts this export cursor: {exc.details.get('error', exc.message)}",
+                        status=exc.status,
+                        code=exc.code,
+                        hint="The cursor expired or is invalid (event cursors last 4 h, 1 h idle; profile cursors "
+                        "4 days): restart the export with the original query.",
+                        details=exc.details,
+                    ) from None
+                if not _is_in_progress(exc.details):
+                    raise
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise CleverTapError(
+                        "CleverTap is still preparing this page of the export",
+                        status=exc.status,
+                        code=exc.code,
+                        retryable=True,
+                        hint="Call again with the same cursor in a few seconds.",
+                        details=exc.details,
+                    ) from None
+                await self._sleep(min(self.poll_interval_s, remaining))
+                continue
+            if not isinstance(result, Mapping):
+                raise CleverTapError(f"CleverTap answered an export page with a JSON list ({path_only(path)})")
+            records = result.get("records")
+            if not isinstance(records, list):
+                records = []
+            nxt = result.get("next_cursor") or result.get("cursor")
+            if not nxt or (not records and nxt == cursor):
+                nxt = None
+            return ExportPage(
+                records=[r for r in records if isinstance(r, dict)], next_cursor=str(nxt) if nxt else None
+            )
+
+    # -- upload ----------------------------------------------------------------------------------------------------
+
+    async def upload(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        kind: RecordKind,
+        dry_run: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> UploadResult:
+        if kind not in BATCH_SIZES:
+            raise InputError(f"unknown record kind {kind!r}: use event, profile or token")
+        prepared: list[dict[str, Any]] = []
+        for i, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                raise InputError(f"record {i} is not a JSON object")
+            prepared.append({**record, "type": kind})
+        size = BATCH_SIZES[kind]
+        path = UPLOAD_PATH + ("?dryRun=1" if dry_run else "")
+        outcomes = [_BatchOutcome(start=s, size=min(size, len(prepared) - s)) for s in range(0, len(prepared), size)]
+        total = len(prepared)
+        done = 0
+
+        async def run(outcome: _BatchOutcome) -> None:
+            nonlocal done
+            batch = prepared[outcome.start : outcome.start + outcome.size]
+            await self._upload_batch(path, batch, outcome)
+            done += outcome.size
+            if progress is not None:
+                try:
+                    await progress(done, total, f"{done}/{total} records sent")
+                except Exception:  # a failing progress callback must not lose the upload's results
+                    log.warning("upload progress callback failed", exc_info=True)
+
+        async with anyio.create_task_group() as tg:
+            for outcome in outcomes:
+                tg.start_soon(run, outcome)
+
+        fatal = next((o.fatal for o in outcomes if o.fatal is not None), None)
+        if fatal is not None and all(o.fatal is not None for o in outcomes):
+            raise fatal
+        processed = sum(o.processed for o in outcomes)
+        unprocessed = sorted((u for o in outcomes for u in o.unprocessed), key=lambda u: u.index)
+        unsent: list[int] = []
+        reasons: list[str] = []
+        for o in outcomes:
+            reason = o.unsent_reason or (o.fatal.message if o.fatal is not None else None)
+            if reason is None:
+                continue
+            unsent.extend(range(o.start, o.start + o.size))
+            if reason not in reasons:
+                reasons.append(reason)
+        return UploadResult(
+            processed=processed,
+            unprocessed=unprocessed,
+            batches=len(outcomes),
+            unsent=unsent,
+            unsent_reason="; ".join(reasons) if reasons else None,
+        )
+
+    async def _upload_batch(self, path: str, batch: list[dict[str, Any]], outcome: _BatchOutcome) -> None:
+        try:
+            response = await self._raw("POST", path, None, {"d": batch})
+        except UpstreamError as exc:
+            if exc.retryable:
+                outcome.unsent_reason = f"no answer from CleverTap: {exc.message}"
+            else:
+                outcome.fatal = exc
+            return
+        except ToolFailure as exc:
+            outcome.fatal = exc
+            return
+        status, body = response.status, response.body
+        if status == 401 or status == 403:
+            outcome.fatal = error_for(response, "POST", path)
+            return
+        if status == 429 or status >= 500:
+            outcome.unsent_reason = (
+                f"CleverTap answered HTTP {status} ({error_text(body)}); these records may or may not have been applied"
+                if status >= 500
+                else f"CleverTap refused the batch with HTTP 429 ({error_text(body)}): send it again later"
+            )
+            return
+        if not isinstance(body, Mapping):
+            outcome.unsent_reason = (
+                f"CleverTap's answer was unreadable (HTTP {status}, not JSON); these records may or may not have "
+                "been applied"
+            )
+            return
+        entries = body.get("unprocessed")
+        entries = entries if isinstance(entries, list) else []
+        processed = body.get("processed")
+        if status >= 300 or (body.get("status") == "fail" and not entries and not processed):
+            code = _int_code(_body_code(body))
+            if code is None and status >= 300:
+                code = status
+            text = error_text(body)
+            outcome.unprocessed = [
+                UnprocessedRecord(index=outcome.start + i, code=code, error=text) for i in range(outcome.size)
+            ]
+            return
+        outcome.processed = (
+            int(processed) if isinstance(processed, (int, float)) and not isinstance(processed, bool) else 0
+        )
+        outcome.unprocessed = _map_unprocessed(entries, batch, outcome.start)
+
+
+def _map_unprocessed(entries: list[Any], batch: list[dict[str, Any]], start: int) -> list[UnprocessedRecord]:
+    """Map ``unprocessed`` entries to caller indices: by "Skipped record number : k", else by the echoed record."""
+    claimed: set[int] = set()
+    pending: list[tuple[Any, str, Any]] = []
+    result: list[UnprocessedRecord] = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            entry = {"error": str(entry)}
+        message = str(entry.get("error") or "record rejected")
+        code = _int_code(entry.get("code"))
+        echoed = entry.get("record")
+        match = _SKIPPED_RE.search(message)
+        k = int(match.group(1)) if match else 0
+        if 1 <= k <= len(batch):
+            claimed.add(k - 1)
+            result.append(
+                UnprocessedRecord(index=start + k - 1, code=code, error=_strip_skipped(message), record=echoed)
+            )
+        else:
+            pending.append((code, message, echoed))
+    for code, message, echoed in pending:
+        position = _find_record(echoed, batch, claimed)
+        if position is not None:
+            claimed.add(position)
+        index = start + position if position is not None else -1
+        result.append(UnprocessedRecord(index=index, code=code, error=_strip_skipped(message), record=echoed))
+    return result
+
+
+def _find_record(echoed: Any, batch: list[dict[str, Any]], claimed: set[int]) -> int | None:
+    if echoed is None:
+        return None
+    for i, record in enumerate(batch):
+        if i not in claimed and record == echoed:
+            return i
+    identity = _identity_of(echoed)
+    if identity is None:
+        return None
+    for i, record in enumerate(batch):
+        if i not in claimed and _identity_of(record) == identity:
+            return i
+    return None
+
+
+def _cursor_gone(exc: CleverTapError) -> bool:
+    if isinstance(exc, CleverTapCredentialsError) or exc.retryable:
+        return False
+    text = str(exc.details.get("error", exc.message)).lower()
+    code = str(exc.code or "").lower()
+    return any(marker in text for marker in _CURSOR_GONE_MARKERS) or code == "cursor_invalidated"
