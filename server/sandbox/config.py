@@ -48,7 +48,8 @@ class SandboxConfig:
     trends_partial_polls: int = 0
     # The first N cursor GETs answer code 2 "Request still in progress".
     cursor_in_progress: int = 0
-    # Canned answers for the next requests, as (http_status, body) pairs, consumed one per request.
+    # Canned answers for the next /1/ requests (before auth), as (http_status, body) pairs, one per request:
+    # a str body is sent as text/plain, anything else as JSON.
     fail_next: list[tuple[int, Any]] = field(default_factory=list)
     slow_s: float = 0.0
     max_concurrency: int | None = None

@@ -1,0 +1,380 @@
+"""Deterministic demo data for the sandbox: an e-commerce app's profiles, 90 days of events and its campaigns.
+
+Everything derives from one seeded RNG keyed by the anchor day and the sizes, so the same anchor always yields the
+same database. The data ends at the anchor day's midnight UTC ("now" for the demo account): today's activity comes
+only from uploads. Generated databases are cached under ``$XDG_CACHE_HOME/clevertap-mcp/`` (written atomically).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import DEFAULT_SEED_EVENTS, DEFAULT_SEED_PROFILES
+from .schema import INDEXES, SEED_VERSION, TABLES
+
+DAYS = 90
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FIRST_NAMES = _words(
+    "Aarav Aditi Alex Amara Ana Ben Carlos Chen Chloe Daniel Diya Elena Emma Ethan Fatima Felix Grace Hana Hugo Ishaan "
+    "Isla Jack Jin Julia Kai Kavya Leo Lina Lucas Maya Mia Noah Nora Omar Priya Rahul Rosa Sara Sofia Tara Tom Uma "
+    "Vera Wei Yara Yusuf Zoe"
+)
+LAST_NAMES = _words(
+    "Agarwal Brown Costa Das Evans Fischer Garcia Gupta Hoffmann Ito Jones Khan Kim Lopez Martin Mehta Nakamura "
+    "Nguyen Okafor Patel Rossi Santos Schmidt Shah Silva Singh Smith Tanaka Taylor Wang Williams Wilson Yamada"
+)
+CITIES = (
+    ("Mumbai", "Maharashtra", "India"),
+    ("Bengaluru", "Karnataka", "India"),
+    ("Delhi", "Delhi", "India"),
+    ("Singapore", "Singapore", "Singapore"),
+    ("London", "England", "United Kingdom"),
+    ("Berlin", "Berlin", "Germany"),
+    ("New York", "New York", "United States"),
+    ("San Francisco", "California", "United States"),
+    ("Dubai", "Dubai", "United Arab Emirates"),
+    ("Jakarta", "Jakarta", "Indonesia"),
+)
+PRODUCTS = (
+    ("Wireless Earbuds", "Electronics", 59.99),
+    ("Smart Watch", "Electronics", 199.0),
+    ("Bluetooth Speaker", "Electronics", 45.5),
+    ("Running Shoes", "Footwear", 89.0),
+    ("Leather Sandals", "Footwear", 39.0),
+    ("Denim Jacket", "Apparel", 74.0),
+    ("Cotton T-Shirt", "Apparel", 15.0),
+    ("Yoga Mat", "Sports", 25.0),
+    ("Coffee Maker", "Home", 120.0),
+    ("Desk Lamp", "Home", 32.0),
+    ("Backpack", "Accessories", 55.0),
+    ("Sunglasses", "Accessories", 68.0),
+    ("Face Serum", "Beauty", 28.0),
+    ("Novel: The Long Road", "Books", 12.99),
+    ("Cookbook: Fast Meals", "Books", 22.5),
+)
+SEARCH_TERMS = ("shoes", "earbuds", "watch", "jacket", "gift", "sale", "coffee", "yoga", "backpack", "serum")
+PAYMENT_MODES = ("Credit Card", "Debit Card", "UPI", "PayPal", "Cash on Delivery", "Wallet")
+CUSTOMER_TYPES = (("Silver", 60), ("Gold", 30), ("Platinum", 10))
+SOURCES = (("Direct", 50), ("Search", 20), ("Social", 12), ("Email", 8), ("Others", 10))
+ANDROID = (("Samsung", "SM-S911B"), ("Google", "Pixel 8"), ("Xiaomi", "Redmi Note 12"), ("OnePlus", "CPH2449"))
+IOS = (("Apple", "iPhone14,2"), ("Apple", "iPhone15,3"), ("Apple", "iPhone13,4"))
+WEB_OS = (("windows", 55), ("mac", 35), ("linux", 10))
+BROWSERS = (("chrome", 65), ("safari", 20), ("firefox", 10), ("ie", 5))
+CAMPAIGN_NAMES = (
+    "Weekend Flash Sale",
+    "Cart Reminder",
+    "New Arrivals",
+    "Win-back: We Miss You",
+    "Festive Offers",
+    "Loyalty Points Expiring",
+    "Price Drop Alert",
+    "Welcome Series",
+    "Back in Stock",
+    "App Update Available",
+)
+
+
+def anchor_epoch(anchor: dt.date) -> int:
+    """Midnight UTC at the start of ``anchor``: the end of the demo data."""
+    return int(dt.datetime(anchor.year, anchor.month, anchor.day, tzinfo=dt.timezone.utc).timestamp())
+
+
+def cache_path(anchor: dt.date, profiles: int, events: int, cache_dir: str | None = None) -> Path:
+    base = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    size = "" if (profiles, events) == (DEFAULT_SEED_PROFILES, DEFAULT_SEED_EVENTS) else f"-{profiles}p-{events}e"
+    return base / "clevertap-mcp" / f"sandbox-seed-v{SEED_VERSION}-{anchor:%Y%m%d}{size}.sqlite"
+
+
+def ensure_seed(anchor: dt.date, profiles: int, events: int, cache_dir: str | None = None) -> Path:
+    """The cached seed database for these parameters, generated (atomically) when missing."""
+    path = cache_path(anchor, profiles, events, cache_dir)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        generate(tmp, anchor, profiles, events)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _prune(path)
+    return path
+
+
+def _prune(keep: Path) -> None:
+    """Drop seed files of this version that are more than two days old (stale anchors)."""
+    cutoff = time.time() - 2 * 86400
+    for other in keep.parent.glob("sandbox-seed-v*.sqlite"):
+        with contextlib.suppress(OSError):
+            if other != keep and other.stat().st_mtime < cutoff:
+                other.unlink()
+
+
+def _weighted(rng: random.Random, options: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([o for o, _ in options], weights=[w for _, w in options])[0]
+
+
+def _hex_id(rng: random.Random) -> str:
+    return f"{rng.getrandbits(128):032x}"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def generate(path: str, anchor: dt.date, n_profiles: int, n_events: int) -> None:
+    """Write a complete demo database to ``path`` (which must be a new or empty file)."""
+    rng = random.Random(f"clevertap-sandbox-v{SEED_VERSION}-{anchor.isoformat()}-{n_profiles}-{n_events}")
+    end = anchor_epoch(anchor)
+    start = end - DAYS * 86400
+    profiles, devices, weights, created, device_ids = _profiles(rng, n_profiles, start, end)
+    sessions = _sessions_json(rng)
+    events = _events(rng, n_events, start, end, weights, created, device_ids, len(sessions))
+    campaigns = _campaigns(rng, anchor, end)
+
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY;")
+        conn.executescript(TABLES)
+        with conn:
+            conn.executemany("INSERT INTO profiles VALUES (?,?,?,?,?,?,?)", profiles)
+            conn.executemany("INSERT INTO devices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", devices)
+            conn.executemany("INSERT INTO sessions VALUES (?,?)", [(0, "{}"), *enumerate(sessions, start=1)])
+            conn.executemany("INSERT INTO events (pid,did,name,ts,day,props,sid) VALUES (?,?,?,?,?,?,?)", events)
+            conn.executemany(
+                "INSERT INTO campaigns (id,name,target_mode,status,scheduled_on,created_ts,sent,viewed,clicked,"
+                "delivery,labels,devices,payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                campaigns,
+            )
+            meta = {"seed_version": SEED_VERSION, "anchor": anchor.isoformat(), "profiles": n_profiles}
+            conn.executemany("INSERT INTO meta VALUES (?,?)", [(k, str(v)) for k, v in meta.items()])
+        conn.executescript(INDEXES)
+        conn.execute("ANALYZE")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def _profiles(
+    rng: random.Random, n: int, start: int, end: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[float], list[int], list[list[int]]]:
+    profiles: list[tuple[Any, ...]] = []
+    devices: list[tuple[Any, ...]] = []
+    weights: list[float] = []
+    created: list[int] = []
+    device_ids: list[list[int]] = []  # per profile: its devices' dids
+    for i in range(1, n + 1):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        name = f"{first} {last}"
+        email = f"{first}.{last}{i}@example.com".lower() if rng.random() < 0.95 else None
+        phone = f"+1{rng.randint(2012000000, 9899999999)}" if rng.random() < 0.85 else None
+        city, state, country = rng.choice(CITIES)
+        data: dict[str, Any] = {"Name": name}
+        if email:
+            data["Email"] = email
+        if phone:
+            data["Phone"] = phone
+        data.update(
+            {
+                "Gender": rng.choice(("M", "F")),
+                "Age": rng.randint(18, 70),
+                "City": city,
+                "State": state,
+                "Country": country,
+                "Customer Type": _weighted(rng, CUSTOMER_TYPES),
+                "MSG-email": rng.random() < 0.9,
+                "MSG-sms": rng.random() < 0.8,
+                "MSG-push": rng.random() < 0.85,
+            }
+        )
+        ts = start - rng.randint(1, 365) * 86400 if rng.random() < 0.4 else rng.randint(start, end - 3600)
+        profiles.append((i, f"user-{i:05d}", email, name, phone, _dumps(data), ts))
+        created.append(ts)
+        weights.append(min(rng.paretovariate(1.3), 40.0))
+        mine: list[int] = []
+        platforms = [_weighted(rng, (("Android", 45), ("iOS", 35), ("Web", 20)))]
+        if rng.random() < 0.25:
+            platforms.append("Web" if platforms[0] != "Web" else "Android")
+        for platform in platforms:
+            devices.append((len(devices) + 1, _hex_id(rng), i, *_device(rng, platform)))
+            mine.append(len(devices))
+        device_ids.append(mine)
+    return profiles, devices, weights, created, device_ids
+
+
+def _device(rng: random.Random, platform: str) -> tuple[Any, ...]:
+    """The device columns after (did, object_id, pid): platform, os, os_version, app_version, make, model, browser,
+    device_type, push_token, token_type."""
+    if platform == "Android":
+        make, model = rng.choice(ANDROID)
+        token = f"fcm:{_hex_id(rng)}" if rng.random() < 0.8 else None
+        versions = rng.choice(("12", "13", "14")), rng.choice(("5.2.0", "5.3.1"))
+        return (platform, "android", *versions, make, model, None, "mobile", token, "fcm" if token else None)
+    if platform == "iOS":
+        make, model = rng.choice(IOS)
+        token = _hex_id(rng) + _hex_id(rng) if rng.random() < 0.7 else None
+        kind = "tablet" if rng.random() < 0.05 else "mobile"
+        versions = rng.choice(("16.7", "17.4", "17.5")), rng.choice(("5.2.0", "5.3.1"))
+        return (platform, "ios", *versions, make, model, None, kind, token, "apns" if token else None)
+    token = f"https://fcm.googleapis.com/fcm/send/{_hex_id(rng)}" if rng.random() < 0.2 else None
+    kind = "mobile" if rng.random() < 0.2 else "desktop"
+    os_name, browser = _weighted(rng, WEB_OS), _weighted(rng, BROWSERS)
+    return (platform, os_name, None, None, None, None, browser, kind, token, "chrome" if token else None)
+
+
+def _sessions_json(rng: random.Random) -> list[str]:
+    out: list[str] = []
+    for source, weight in SOURCES:
+        for k in range(max(1, weight // 5)):
+            session: dict[str, str] = {"session_source": source}
+            if source != "Direct":
+                session.update(
+                    utm_source=rng.choice(("google", "facebook", "instagram", "newsletter", "partner")),
+                    utm_medium=rng.choice(("cpc", "social", "email", "referral")),
+                    utm_campaign=f"{CAMPAIGN_NAMES[k % len(CAMPAIGN_NAMES)].lower().replace(' ', '_')}",
+                )
+            out.append(_dumps(session))
+    return out
+
+
+def _events(
+    rng: random.Random,
+    n_events: int,
+    start: int,
+    end: int,
+    weights: list[float],
+    created: list[int],
+    device_ids: list[list[int]],
+    n_sessions: int,
+) -> list[tuple[Any, ...]]:
+    n_profiles = len(weights)
+    burst_size = max(3, n_profiles // 60)
+    target = max(0, n_events - 2 * burst_size)
+    rows: list[tuple[int, int, str, int, str, int]] = []
+    random_ = rng.random
+    uninstall_rate = 0.03
+    while len(rows) < target:
+        for idx in rng.choices(range(n_profiles), weights=weights, k=2000):
+            pid = idx + 1
+            lo = max(created[idx], start)
+            ts = lo + int(random_() * (end - 1800 - lo)) if end - 1800 > lo else end - 1800
+            oid = rng.choice(device_ids[idx])
+            session = rng.randint(1, n_sessions)
+            rows.append((pid, oid, "App Launched", ts, "{}", session))
+            cart: list[tuple[str, str, float]] = []
+            if random_() < 0.4:
+                ts += rng.randint(5, 60)
+                rows.append((pid, oid, "Searched", ts, _dumps({"Query": rng.choice(SEARCH_TERMS)}), session))
+            views = 0 if random_() < 0.15 else min(int(rng.expovariate(0.5)) + 1, 8)
+            for _ in range(views):
+                ts += rng.randint(10, 120)
+                product = rng.choice(PRODUCTS)
+                props = {"Product Name": product[0], "Category": product[1], "Price": product[2], "Currency": "USD"}
+                rows.append((pid, oid, "Product Viewed", ts, _dumps(props), session))
+                if random_() < 0.22:
+                    ts += rng.randint(5, 60)
+                    cart.append(product)
+                    props = {"Product Name": product[0], "Category": product[1], "Price": product[2], "Quantity": 1}
+                    rows.append((pid, oid, "Added To Cart", ts, _dumps(props), session))
+            if cart:
+                amount = round(sum(p[2] for p in cart), 2)
+                if random_() < 0.6:
+                    ts += rng.randint(20, 180)
+                    props = {"Amount": amount, "Items Count": len(cart), "Currency": "USD"}
+                    rows.append((pid, oid, "Checkout Started", ts, _dumps(props), session))
+                    if random_() < 0.7:
+                        ts += rng.randint(30, 300)
+                        items = [{"Product Name": p[0], "Category": p[1], "Quantity": 1, "Price": p[2]} for p in cart]
+                        props = {
+                            "Amount": amount,
+                            "Currency": "USD",
+                            "Payment mode": rng.choice(PAYMENT_MODES),
+                            "Charged ID": f"ORD-{rng.getrandbits(40):010x}",
+                            "Items": items,
+                        }
+                        rows.append((pid, oid, "Charged", ts, _dumps(props), session))
+                        cart = []
+                if cart and random_() < 0.5:
+                    ts += rng.randint(600, 1700)
+                    rows.append(
+                        (pid, oid, "Cart Abandoned", ts, _dumps({"Amount": amount, "Items Count": len(cart)}), session)
+                    )
+            if random_() < uninstall_rate / 20:
+                ts += rng.randint(60, 900)
+                rows.append((pid, oid, "App Uninstalled", ts, "{}", session))
+            if len(rows) >= target:
+                break
+    del rows[target:]
+    # Sessions that started late may run past the end: keep them clear of the live-users window.
+    rows = [r if r[3] < end - 400 else (r[0], r[1], r[2], end - 400, r[4], r[5]) for r in rows]
+    # Live users for now.json: a burst of launches and views in the last five minutes before the anchor.
+    for idx in rng.sample(range(n_profiles), min(burst_size, n_profiles)):
+        oid = rng.choice(device_ids[idx])
+        ts = end - rng.randint(30, 299)
+        session = rng.randint(1, n_sessions)
+        product = rng.choice(PRODUCTS)
+        props = {"Product Name": product[0], "Category": product[1], "Price": product[2], "Currency": "USD"}
+        rows.append((idx + 1, oid, "App Launched", ts, "{}", session))
+        rows.append((idx + 1, oid, "Product Viewed", min(ts + rng.randint(5, 25), end - 1), _dumps(props), session))
+    rows.sort(key=lambda r: (r[3], r[0]))
+    days = [
+        int((dt.datetime.fromtimestamp(start, dt.timezone.utc) + dt.timedelta(days=d)).strftime("%Y%m%d"))
+        for d in range(DAYS + 1)
+    ]
+    return [(pid, oid, name, ts, days[(ts - start) // 86400], props, sess) for pid, oid, name, ts, props, sess in rows]
+
+
+def _campaigns(rng: random.Random, anchor: dt.date, end: int) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    used: set[int] = set()
+    modes = (("push", 45), ("email", 30), ("sms", 10), ("webpush", 15))
+    # Guarantee every state at least once, then fill in by date.
+    offsets = list(range(-60, 15, 2))
+    forced = {-40: "paused", -30: "stopped", -1: "running", 3: "pending", 5: "scheduled", -20: "completed"}
+    for offset in offsets:
+        for extra in (0, 1) if rng.random() < 0.3 else (0,):
+            at = end + offset * 86400 + rng.randint(8, 20) * 3600 + rng.choice((0, 15, 30, 45)) * 60 + extra * 5400
+            if offset in forced and extra == 0:
+                status = forced[offset]
+            elif offset >= 1:
+                status = "scheduled" if rng.random() < 0.8 else "pending"
+            elif offset >= -2:
+                status = "running"
+            else:
+                status = _weighted(rng, (("completed", 75), ("stopped", 15), ("paused", 10)))
+            mode = _weighted(rng, modes)
+            created = at - rng.randint(2, 72) * 3600
+            while created in used:
+                created += 1
+            used.add(created)
+            sent = viewed = clicked = 0
+            if status in ("completed", "stopped", "running", "paused"):
+                sent = rng.randint(300, 4500)
+                viewed = int(sent * rng.uniform(0.3, 0.7))
+                clicked = int(sent * rng.uniform(0.02, 0.12))
+            devices = ["android", "ios"] if mode == "push" else (["web"] if mode == "webpush" else [])
+            name = f"{rng.choice(CAMPAIGN_NAMES)} ({mode})"
+            scheduled_on = int(dt.datetime.fromtimestamp(at, dt.timezone.utc).strftime("%Y%m%d%H%M"))
+            delivery = _weighted(rng, (("one_time", 70), ("recurring", 10), ("action", 10), ("api", 10)))
+            labels = _dumps(rng.sample(["promo", "retention", "onboarding", "transactional"], k=rng.randint(0, 2)))
+            payload = _dumps({"target_mode": mode, "where": {}, "content": {"title": name, "body": "Tap to see more"}})
+            devices_json = _dumps(devices)
+            row = (created, name, mode, status, scheduled_on, created, sent, viewed, clicked, delivery, labels)
+            rows.append((*row, devices_json, payload))
+    return rows
