@@ -11,16 +11,51 @@ from pydantic import BaseModel, ConfigDict
 from tools.api import CleverTapApi, ConsentSigner, Executor, HandleStore, ProgressFn
 
 
+def _drop_open(schema: Any) -> None:
+    """Remove ``additionalProperties: true`` (the JSON Schema default) at every level of one model's schema."""
+    if isinstance(schema, dict):
+        if schema.get("additionalProperties") is True:
+            del schema["additionalProperties"]
+        for value in schema.values():
+            _drop_open(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _drop_open(value)
+
+
+def compact_schema(schema: dict[str, Any]) -> None:
+    """Shrink a model's JSON schema for tools/list without changing what it accepts in practice.
+
+    Optional fields lose their ``null`` branch and ``default: null`` (an omitted field means the same, and outputs are
+    dumped with ``exclude_none``); ``additionalProperties: true`` (the JSON Schema default) is dropped.
+    """
+    _drop_open(schema)
+    for prop in (schema.get("properties") or {}).values():
+        if not isinstance(prop, dict):
+            continue
+        any_of = prop.get("anyOf")
+        if isinstance(any_of, list):
+            rest = [s for s in any_of if s != {"type": "null"}]
+            if len(rest) == 1 and isinstance(rest[0], dict):
+                del prop["anyOf"]
+                for key, value in rest[0].items():
+                    prop.setdefault(key, value)
+            elif len(rest) < len(any_of):
+                prop["anyOf"] = rest
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
 class ToolInput(BaseModel):
     """Base of every input model: unknown fields are refused so that typos surface as input errors."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=compact_schema)
 
 
 class ToolOutput(BaseModel):
     """Base of every output model."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=compact_schema)
 
 
 @dataclass
@@ -41,20 +76,20 @@ class ToolContext:
             await self.progress(done, total, message)
 
 
-I = TypeVar("I", bound=ToolInput)
-O = TypeVar("O", bound=ToolOutput)
+InT = TypeVar("InT", bound=ToolInput)
+OutT = TypeVar("OutT", bound=ToolOutput)
 
 
 @dataclass(frozen=True)
-class ToolSpec(Generic[I, O]):
+class ToolSpec(Generic[InT, OutT]):
     """One tool as agents see it. Annotations are set explicitly on every tool, never defaulted."""
 
     name: str
     title: str
     description: str
-    input_model: type[I]
-    output_model: type[O]
-    impl: Callable[[ToolContext, I], Awaitable[O]]
+    input_model: type[InT]
+    output_model: type[OutT]
+    impl: Callable[[ToolContext, InT], Awaitable[OutT]]
     read_only: bool
     destructive: bool
     idempotent: bool

@@ -2,39 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.models import DateInt, Operator, check_range
+from tools.models import Operator, check_range, parse_yyyymmdd
+
+EVENT_NAME = "Case-sensitive, e.g. 'Charged'."
+FROM = "Start day YYYYMMDD, inclusive."
+TO = "End day YYYYMMDD, inclusive."
+FILTERS = (
+    "All must match: [{name, operator (equals, contains, greater_than, less_than, between, exists, not_equals...), "
+    "value}]."
+)
+# tools.models.DateInt's validation with a shorter schema (each field's description gives the format).
+Day = Annotated[int, BeforeValidator(parse_yyyymmdd)]
 
 
 class PropertyFilter(ToolInput):
-    name: str = Field(min_length=1, max_length=120, description="Event property name, case-sensitive, e.g. 'Amount'.")
-    operator: Operator = Field("equals", description="Comparison; 'equals' with a list value means 'is one of'.")
-    value: str | float | int | bool | list[str | float | int] = Field(description="Value to compare with.")
+    name: str = Field(description="Property, case-sensitive.")
+    operator: Operator = Field("equals", description="Comparison.")
+    value: Annotated[
+        str | int | float | bool | list[str | int | float],
+        WithJsonSchema({"type": ["string", "number", "boolean", "array"]}),
+    ] = Field(description="List: any of; [low, high] for between.")
+
+
+# Typed for validation, described compactly in the schema (the typed form costs ~300 bytes more per tool).
+Filters = Annotated[list[PropertyFilter], WithJsonSchema({"type": "array", "items": {"type": "object"}})]
 
 
 class CountInput(ToolInput):
-    event_name: str = Field(
-        min_length=1,
-        max_length=120,
-        description="Exact event name, case-sensitive, e.g. 'Charged', 'App Launched', 'Added To Cart'.",
+    event_name: str = Field(min_length=1, description=EVENT_NAME)
+    from_: Day = Field(alias="from", description=FROM)
+    to: Day = Field(description=TO)
+    event_properties: Filters | None = Field(None, max_length=20, description=FILTERS)
+    req_id: Annotated[str | int | None, WithJsonSchema({"type": ["string", "integer"]})] = Field(
+        None, description="req_id of an unfinished count, to continue it."
     )
-    from_: DateInt = Field(alias="from")
-    to: DateInt
-    event_properties: list[PropertyFilter] | None = Field(
-        None, max_length=20, description="Optional filters on event properties, all must match."
-    )
-    req_id: str | int | None = Field(
-        None,
-        description="Continue a count that an earlier call returned unfinished (its 'req_id'); pass the same "
-        "event_name/from/to again.",
-    )
-    wait_seconds: float = Field(
-        20, ge=0, le=120, description="How long to wait for CleverTap to finish counting before returning 'req_id'."
-    )
+    wait_seconds: float = Field(20, ge=0, le=120, description="Max seconds to wait.")
 
     @model_validator(mode="after")
     def _range(self) -> CountInput:
@@ -49,13 +56,10 @@ class CountInput(ToolInput):
 
 
 class CountOutput(ToolOutput):
-    done: bool = Field(description="True when 'count' is final; false when CleverTap is still counting.")
-    count: int | None = Field(None, description="The count, when done.")
-    req_id: str | int | None = Field(None, description="When not done: pass it back as 'req_id' to continue.")
-    event_name: str
-    from_: int = Field(alias="from")
-    to: int
-    next_step: str | None = Field(None, description="What to call next, when there is something to do.")
+    done: bool
+    count: int | None = None
+    req_id: Annotated[str | int | None, WithJsonSchema({"type": ["string", "integer"]})] = None
+    next_step: str | None = None
 
 
 async def _count(ctx: ToolContext, args: CountInput, path: str) -> CountOutput:
@@ -75,9 +79,6 @@ async def _count(ctx: ToolContext, args: CountInput, path: str) -> CountOutput:
             "done": result.done,
             "count": result.count,
             "req_id": result.req_id,
-            "event_name": args.event_name,
-            "from": args.from_,
-            "to": args.to,
             "next_step": next_step,
         }
     )
@@ -95,11 +96,8 @@ GET_EVENT_COUNT = ToolSpec(
     name="clevertap_get_event_count",
     title="Count events",
     description=(
-        "Count how many times an event happened between two dates (inclusive), e.g. 'how many Charged events last week'. "
-        "Dates are YYYYMMDD integers (20261101); event names are case-sensitive. Optional event_properties filter "
-        "(e.g. Amount greater_than 100). CleverTap may need time: the tool waits up to wait_seconds; if the count is not "
-        "ready it returns done=false and a req_id — call again with the same arguments plus req_id. "
-        "For distinct users use clevertap_get_profile_count."
+        "Count an event's occurrences between two dates. If CleverTap is still counting: done=false and req_id; "
+        "repeat the call with req_id. Distinct users: clevertap_get_profile_count."
     ),
     input_model=CountInput,
     output_model=CountOutput,
@@ -113,11 +111,10 @@ GET_EVENT_COUNT = ToolSpec(
 
 GET_PROFILE_COUNT = ToolSpec(
     name="clevertap_get_profile_count",
-    title="Count users who did an event",
+    title="Count users",
     description=(
-        "Count distinct user profiles that did an event between two dates (inclusive), e.g. 'how many users charged "
-        "last week'. Same inputs and follow-up (req_id) as clevertap_get_event_count. To list those users, use "
-        "clevertap_get_user_profiles."
+        "Count distinct users who did an event between two dates. Same inputs and req_id follow-up as "
+        "clevertap_get_event_count; to list them use clevertap_get_user_profiles."
     ),
     input_model=CountInput,
     output_model=CountOutput,

@@ -1,0 +1,125 @@
+"""Meta-tools over the action catalog: search by intent, run by key or id (Membrane's live catalog or the local one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.errors import InputError
+from tools.exports import bound_json, json_size
+
+# Actions that must go through their typed tool's preview-then-confirm flow (a Membrane run would act at once).
+_CONFIRM_FIRST = {
+    "create-campaign": "clevertap_create_campaign",
+    "delete-user-profile": "clevertap_delete_user_profile",
+}
+
+
+class SearchActionsInput(ToolInput):
+    intent: str = Field(min_length=1, max_length=200, description="What you want to do.")
+    limit: int = Field(10, ge=1, le=50, description="Max actions.")
+
+
+class ActionItem(ToolOutput):
+    id: str
+    key: str
+    name: str
+    description: str
+    input_schema: dict[str, Any] | None = None
+    read_only: bool | None = None
+
+
+class SearchActionsOutput(ToolOutput):
+    actions: list[dict[str, Any]]
+    note: str | None = None
+    next_step: str
+
+
+async def search_actions(ctx: ToolContext, args: SearchActionsInput) -> SearchActionsOutput:
+    found = await ctx.executor.search_actions(args.intent, args.limit)
+    items = [
+        ActionItem(
+            id=a.id,
+            key=a.key,
+            name=a.name,
+            description=a.description,
+            input_schema=dict(a.input_schema) if a.input_schema is not None else None,
+            read_only=a.read_only,
+        )
+        for a in found[: args.limit]
+    ]
+    budget = ctx.max_result_bytes - 500
+    note = None
+    if json_size([i.model_dump(exclude_none=True) for i in items]) > budget:
+        used = 0
+        for item in items:
+            used += json_size(item.model_dump(exclude_none=True))
+            if used > budget and item.input_schema is not None:
+                used -= json_size(item.input_schema)
+                item.input_schema = None
+        note = "Some input schemas were left out to bound the result: search with a narrower intent to see them."
+    step = "Run one with clevertap_run_action(action=<id>, input={...} matching its input_schema)."
+    if not items:
+        step = "Nothing matched: rephrase the intent, or use clevertap_request for a raw API call."
+    return SearchActionsOutput(actions=[i.model_dump(exclude_none=True) for i in items], note=note, next_step=step)
+
+
+class RunActionInput(ToolInput):
+    action: str = Field(min_length=1, max_length=200, description="Action id or key.")
+    input: dict[str, Any] = Field(default_factory=dict, description="Per its input_schema.")
+
+
+class RunActionOutput(ToolOutput):
+    action: str
+    output: Any = None
+    action_run_id: str | None = None
+    note: str | None = None
+
+
+async def run_action(ctx: ToolContext, args: RunActionInput) -> RunActionOutput:
+    action = args.action.strip()
+    typed = _CONFIRM_FIRST.get(action) or next((t for t in _CONFIRM_FIRST.values() if t == action), None)
+    if typed is not None and ctx.confirm_required:
+        raise InputError(
+            f"action {action!r} is irreversible and needs the user's confirmation.",
+            hint=f"Use {typed}: it previews the effect and returns a confirm_token to show the user first.",
+        )
+    run = await ctx.executor.run_action(action, args.input)
+    output, cut = bound_json(run.output, ctx.max_result_bytes - 500)
+    note = f"Output truncated ({cut}): narrow the input (dates, batch size)." if cut else None
+    return RunActionOutput(action=action, output=output, action_run_id=run.action_run_id, note=note)
+
+
+SEARCH_ACTIONS = ToolSpec(
+    name="clevertap_search_actions",
+    title="Find actions",
+    description=(
+        "Find CleverTap actions by intent when no tool fits. Returns actions {id, key, name, description, "
+        "input_schema}; run one with clevertap_run_action."
+    ),
+    input_model=SearchActionsInput,
+    output_model=SearchActionsOutput,
+    impl=search_actions,
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    open_world=True,
+)
+
+RUN_ACTION = ToolSpec(
+    name="clevertap_run_action",
+    title="Run action",
+    description=(
+        "Run an action from clevertap_search_actions by id or key, with input per its input_schema. Creating "
+        "campaigns and deleting profiles need their own tools."
+    ),
+    input_model=RunActionInput,
+    output_model=RunActionOutput,
+    impl=run_action,
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+    open_world=True,
+)

@@ -1,0 +1,303 @@
+"""Campaigns: list, report, stop, and create (estimate first, create only with a confirmation token)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.counts import FROM, TO, Day
+from tools.errors import CleverTapCredentialsError, CleverTapError
+from tools.exports import take_within
+from tools.models import check_range
+
+CONFIRM = "From the preview call."
+_WHEN = re.compile(r"^(\d{8}) (\d{2}):(\d{2})$")
+_NOT_COMPLETED = ("hasn't been completed", "has not been completed", "not been completed", "not completed")
+
+
+class CampaignRangeInput(ToolInput):
+    from_: Day = Field(alias="from", description=FROM)
+    to: Day = Field(description=TO)
+
+    @model_validator(mode="after")
+    def _range(self) -> CampaignRangeInput:
+        check_range(self.from_, self.to)
+        return self
+
+
+class Campaign(ToolOutput):
+    id: int | str
+    name: str | None = None
+    scheduled_on: int | str | None = None
+    status: str | None = None
+
+
+class CampaignsOutput(ToolOutput):
+    campaigns: list[dict[str, Any]]
+    count: int
+    truncated: bool | None = None
+    next_step: str | None = None
+
+
+class CampaignIdInput(ToolInput):
+    id: int = Field(gt=0, description="Campaign id, from clevertap_get_campaigns.")
+
+
+class ReportOutput(ToolOutput):
+    id: int
+    completed: bool
+    result: dict[str, Any] | None = None
+    message: str | None = None
+    next_step: str | None = None
+
+
+class StopOutput(ToolOutput):
+    id: int
+    stopped: bool
+    message: str
+
+
+def _campaign_list(answer: Any) -> list[Any]:
+    if isinstance(answer, list):
+        return answer
+    if isinstance(answer, dict):
+        for key in ("targets", "campaigns", "data"):
+            value = answer.get(key)
+            if isinstance(value, list):
+                return value
+    return []
+
+
+async def get_campaigns(ctx: ToolContext, args: CampaignRangeInput) -> CampaignsOutput:
+    answer = await ctx.api.call("POST", "/1/targets/list.json", body={"from": args.from_, "to": args.to})
+    items = [c for c in _campaign_list(answer) if isinstance(c, dict) and c.get("id") is not None]
+    campaigns = [
+        Campaign(id=c["id"], name=c.get("name"), scheduled_on=c.get("scheduled_on"), status=c.get("status"))
+        for c in items
+    ]
+    rows = [c.model_dump(exclude_none=True) for c in campaigns]
+    n = take_within(rows, ctx.max_result_bytes - 300, min_items=0)
+    truncated = n < len(rows)
+    return CampaignsOutput(
+        campaigns=rows[:n],
+        count=len(rows),
+        truncated=truncated or None,
+        next_step=f"Only the first {n} are listed: narrow the date range." if truncated else None,
+    )
+
+
+def _not_completed(exc: CleverTapError) -> bool:
+    text = " ".join(str(part) for part in (exc.message, exc.details.get("error", ""))).lower()
+    return any(marker in text for marker in _NOT_COMPLETED)
+
+
+async def get_campaign_report(ctx: ToolContext, args: CampaignIdInput) -> ReportOutput:
+    try:
+        answer = await ctx.api.call("POST", "/1/targets/result.json", body={"id": args.id})
+    except CleverTapCredentialsError:
+        raise
+    except CleverTapError as exc:
+        if not _not_completed(exc):
+            raise
+        return ReportOutput(
+            id=args.id,
+            completed=False,
+            message=str(exc.details.get("error") or "This target hasn't been completed"),
+            next_step="The campaign has not finished: CleverTap reports only completed campaigns. Try again later.",
+        )
+    result = answer.get("result")
+    return ReportOutput(id=args.id, completed=True, result=result if isinstance(result, dict) else None)
+
+
+async def stop_campaign(ctx: ToolContext, args: CampaignIdInput) -> StopOutput:
+    await ctx.api.call("POST", "/1/targets/stop.json", body={"id": args.id})
+    return StopOutput(id=args.id, stopped=True, message="Stopped (a campaign that was already stopped stays stopped).")
+
+
+class CreateCampaignInput(ToolInput):
+    name: str = Field(min_length=1, description="Campaign name.")
+    target_mode: Literal["push", "email", "sms", "webpush", "whatsapp"] = Field(description="Channel.")
+    where: dict[str, Any] | None = Field(
+        None, description="Audience query {event_name, from, to, ...}; {} = ALL users."
+    )
+    segment: int | str | None = Field(None, description="Saved segment id, instead of where.")
+    content: dict[str, Any] = Field(
+        description="push/webpush {title, body}; email {subject, body, sender_name}; sms {body}."
+    )
+    devices: list[str] | None = Field(None, min_length=1, description="push: android, ios, windows; webpush: web.")
+    when: str = Field(description="'now' or 'YYYYMMDD HH:MM'.")
+    provider_nick_name: str | None = Field(None, description="Provider (email, sms, whatsapp).")
+    respect_frequency_caps: bool | None = Field(None, description="Honour frequency caps.")
+    labels: list[str] | None = Field(None, description="Labels.")
+    confirm_token: str | None = Field(None, description=CONFIRM)
+
+    @field_validator("when")
+    @classmethod
+    def _when(cls, value: str) -> str:
+        text = value.strip()
+        if text.lower() == "now":
+            return "now"
+        m = _WHEN.match(text)
+        try:
+            if m is None:
+                raise ValueError
+            day = m.group(1)
+            _dt.datetime(int(day[:4]), int(day[4:6]), int(day[6:]), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            raise ValueError(f"{value!r}: use 'now' or 'YYYYMMDD HH:MM', e.g. '20261201 09:30'") from None
+        return text
+
+    @model_validator(mode="after")
+    def _shape(self) -> CreateCampaignInput:
+        if (self.where is None) == (self.segment is None):
+            raise ValueError("give exactly one of 'where' (a query; {} = all users) or 'segment'")
+        if self.target_mode == "push" and not self.devices:
+            raise ValueError("push campaigns need 'devices', e.g. ['android', 'ios']")
+        required = {
+            "push": ("title", "body"),
+            "webpush": ("title", "body"),
+            "email": ("subject", "body"),
+            "sms": ("body",),
+        }
+        missing = [k for k in required.get(self.target_mode, ()) if not self.content.get(k)]
+        if missing:
+            raise ValueError(f"{self.target_mode} content needs {', '.join(missing)}")
+        return self
+
+    def payload(self) -> dict[str, Any]:
+        """The campaign exactly as sent to CleverTap (the confirmation token is bound to it)."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"confirm_token"}, exclude_none=True)
+
+
+class CreateCampaignOutput(ToolOutput):
+    created: bool
+    id: int | str | None = None
+    estimates: dict[str, Any] = Field(default_factory=dict)
+    total_estimated_reach: int | None = None
+    confirm_token: str | None = None
+    expires_at: int | None = None
+    when: str
+    next_step: str
+
+
+def _estimates(answer: dict[str, Any]) -> dict[str, Any]:
+    value = answer.get("estimates")
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _total(estimates: dict[str, Any]) -> int:
+    return sum(int(v) for v in estimates.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+async def _create(ctx: ToolContext, args: CreateCampaignInput, payload: dict[str, Any]) -> CreateCampaignOutput:
+    answer = await ctx.api.call("POST", "/1/targets/create.json", body=payload)
+    estimates = _estimates(answer)
+    stop = " It can be stopped with clevertap_stop_campaign until it has gone out." if args.when != "now" else ""
+    return CreateCampaignOutput(
+        created=True,
+        id=answer.get("id"),
+        estimates=estimates,
+        total_estimated_reach=_total(estimates),
+        when=args.when,
+        next_step=f"Campaign created (id {answer.get('id')}).{stop} Use clevertap_get_campaign_report once complete.",
+    )
+
+
+async def create_campaign(ctx: ToolContext, args: CreateCampaignInput) -> CreateCampaignOutput:
+    payload = args.payload()
+    if not ctx.confirm_required:
+        return await _create(ctx, args, payload)
+    if args.confirm_token is not None:
+        ctx.consent.verify(CREATE_CAMPAIGN.name, payload, args.confirm_token)
+        return await _create(ctx, args, payload)
+    answer = await ctx.api.call("POST", "/1/targets/create.json", body={**payload, "estimate_only": True})
+    estimates = _estimates(answer)
+    total = _total(estimates)
+    token, expires_at = ctx.consent.issue(CREATE_CAMPAIGN.name, payload)
+    timing = "immediately and cannot be recalled" if args.when == "now" else f"at {args.when}"
+    return CreateCampaignOutput(
+        created=False,
+        estimates=estimates,
+        total_estimated_reach=total,
+        confirm_token=token,
+        expires_at=expires_at,
+        when=args.when,
+        next_step=(
+            f"Nothing was sent. Tell the user this {args.target_mode} campaign reaches about {total} users and goes "
+            f"out {timing}; only if they agree, call again with the same arguments plus confirm_token."
+        ),
+    )
+
+
+GET_CAMPAIGNS = ToolSpec(
+    name="clevertap_get_campaigns",
+    title="List campaigns",
+    description=(
+        "List campaigns scheduled to start between two dates: [{id, name, scheduled_on, status}]. Use an id with "
+        "clevertap_get_campaign_report or clevertap_stop_campaign."
+    ),
+    input_model=CampaignRangeInput,
+    output_model=CampaignsOutput,
+    impl=get_campaigns,
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    open_world=True,
+    action_key="get-campaigns",
+)
+
+GET_CAMPAIGN_REPORT = ToolSpec(
+    name="clevertap_get_campaign_report",
+    title="Campaign report",
+    description=(
+        "Metrics (sent, clicked...) of one campaign by id. Only completed campaigns have a report: otherwise "
+        "completed=false and a message."
+    ),
+    input_model=CampaignIdInput,
+    output_model=ReportOutput,
+    impl=get_campaign_report,
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    open_world=True,
+    action_key="get-campaign-report",
+)
+
+CREATE_CAMPAIGN = ToolSpec(
+    name="clevertap_create_campaign",
+    title="Create campaign",
+    description=(
+        "Create a campaign for a 'where' audience ({} = everyone) or a segment, 'now' or at 'YYYYMMDD HH:MM'. The "
+        "first call sends nothing and returns the reach and a confirm_token: show the user, and only if they agree "
+        "repeat the call with confirm_token."
+    ),
+    input_model=CreateCampaignInput,
+    output_model=CreateCampaignOutput,
+    impl=create_campaign,
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+    open_world=True,
+    action_key="create-campaign",
+)
+
+STOP_CAMPAIGN = ToolSpec(
+    name="clevertap_stop_campaign",
+    title="Stop campaign",
+    description=(
+        "Stop a scheduled or running campaign by id so no more messages go out. Cannot be undone; stopping a "
+        "stopped campaign is harmless."
+    ),
+    input_model=CampaignIdInput,
+    output_model=StopOutput,
+    impl=stop_campaign,
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    open_world=True,
+    action_key="stop-campaign",
+)

@@ -1,0 +1,179 @@
+"""The catalog agents see: every tool in the design table's order, plus lookups and a keyword search over actions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tools.actions import RUN_ACTION, SEARCH_ACTIONS
+from tools.api import ActionInfo
+from tools.base import ToolSpec
+from tools.campaigns import CREATE_CAMPAIGN, GET_CAMPAIGN_REPORT, GET_CAMPAIGNS, STOP_CAMPAIGN
+from tools.connect import CONNECT
+from tools.counts import GET_EVENT_COUNT, GET_PROFILE_COUNT
+from tools.exports import GET_EVENTS, GET_EVENTS_BY_CURSOR, GET_USER_PROFILES, GET_USER_PROFILES_BY_CURSOR
+from tools.profiles import DELETE_USER_PROFILE
+from tools.proxy import REQUEST
+from tools.realtime import REAL_TIME_USER_COUNT
+from tools.uploads import UPLOAD_DEVICE_TOKENS, UPLOAD_EVENTS, UPLOAD_USER_PROFILES
+
+CATALOG: tuple[ToolSpec[Any, Any], ...] = (
+    CONNECT,
+    REAL_TIME_USER_COUNT,
+    GET_EVENT_COUNT,
+    GET_PROFILE_COUNT,
+    GET_EVENTS,
+    GET_EVENTS_BY_CURSOR,
+    GET_USER_PROFILES,
+    GET_USER_PROFILES_BY_CURSOR,
+    UPLOAD_EVENTS,
+    UPLOAD_USER_PROFILES,
+    UPLOAD_DEVICE_TOKENS,
+    GET_CAMPAIGNS,
+    GET_CAMPAIGN_REPORT,
+    CREATE_CAMPAIGN,
+    STOP_CAMPAIGN,
+    DELETE_USER_PROFILE,
+    SEARCH_ACTIONS,
+    RUN_ACTION,
+    REQUEST,
+)
+
+# Membrane's names for the popular actions (the seed's table), so every backend lists them the same way.
+ACTION_NAMES: dict[str, str] = {
+    "real-time-user-count": "Real-Time User Count",
+    "get-campaign-report": "Get Campaign Report",
+    "upload-device-tokens": "Upload Device Tokens",
+    "get-campaigns": "Get Campaigns",
+    "stop-campaign": "Stop Campaign",
+    "create-campaign": "Create Campaign",
+    "get-profile-count": "Get Profile Count",
+    "get-event-count": "Get Event Count",
+    "delete-user-profile": "Delete User Profile",
+    "get-events-by-cursor": "Get Events by Cursor",
+    "get-events": "Get Events",
+    "get-user-profiles-by-cursor": "Get User Profiles by Cursor",
+    "get-user-profiles": "Get User Profiles",
+    "upload-events": "Upload Events",
+    "upload-user-profiles": "Upload User Profiles",
+}
+
+_BY_NAME = {spec.name: spec for spec in CATALOG}
+_BY_KEY = {spec.action_key: spec for spec in CATALOG if spec.action_key}
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "the",
+        "to",
+        "of",
+        "for",
+        "in",
+        "on",
+        "by",
+        "with",
+        "from",
+        "my",
+        "me",
+        "i",
+        "all",
+        "please",
+        "how",
+        "what",
+    ]
+)
+# A few synonyms users reach for, mapped onto the words the catalog uses.
+_SYNONYMS = {
+    "user": "profile",
+    "users": "profile",
+    "customer": "profile",
+    "customers": "profile",
+    "remove": "delete",
+    "erase": "delete",
+    "send": "campaign",
+    "message": "campaign",
+    "notification": "campaign",
+    "push": "campaign",
+    "list": "get",
+    "fetch": "get",
+    "download": "get",
+    "export": "get",
+    "import": "upload",
+    "number": "count",
+    "many": "count",
+    "active": "real",
+    "live": "real",
+    "now": "real",
+    "next": "cursor",
+    "page": "cursor",
+    "stats": "report",
+    "metrics": "report",
+    "performance": "report",
+    "halt": "stop",
+    "cancel": "stop",
+}
+
+
+def by_name(name: str) -> ToolSpec[Any, Any] | None:
+    return _BY_NAME.get(name)
+
+
+def by_action(key_or_name: str) -> ToolSpec[Any, Any] | None:
+    """The tool for a Membrane action key ("get-event-count") or a tool name ("clevertap_get_event_count")."""
+    return _BY_KEY.get(key_or_name) or _BY_NAME.get(key_or_name)
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _terms(text: str) -> list[str]:
+    words = [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+    return [_stem(_SYNONYMS.get(w, w)) for w in words]
+
+
+def _strip_titles(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+def action_info(spec: ToolSpec[Any, Any]) -> ActionInfo:
+    assert spec.action_key is not None
+    return ActionInfo(
+        id=spec.action_key,
+        key=spec.action_key,
+        name=ACTION_NAMES.get(spec.action_key, spec.title),
+        description=spec.description,
+        input_schema=_strip_titles(spec.input_schema()),
+        read_only=spec.read_only,
+    )
+
+
+def _score(spec: ToolSpec[Any, Any], terms: list[str]) -> int:
+    assert spec.action_key is not None
+    fields = (
+        (set(_terms(spec.action_key)), 4),
+        (set(_terms(ACTION_NAMES.get(spec.action_key, ""))), 3),
+        (set(_terms(spec.title)), 2),
+        (set(_terms(spec.description)), 1),
+    )
+    return sum(weight for term in set(terms) for words, weight in fields if term in words)
+
+
+def search_catalog(intent: str, limit: int) -> list[ActionInfo]:
+    """The popular actions that best match ``intent`` by keywords (best first; none when nothing matches)."""
+    terms = _terms(intent)
+    if not terms or limit < 1:
+        return []
+    scored = [(_score(spec, terms), i, spec) for i, spec in enumerate(CATALOG) if spec.action_key]
+    ranked = sorted((s for s in scored if s[0] > 0), key=lambda s: (-s[0], s[1]))
+    return [action_info(spec) for _, _, spec in ranked[:limit]]

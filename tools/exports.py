@@ -1,0 +1,264 @@
+"""Cursor exports of events and profiles, bounded per call, with short handles instead of raw CleverTap cursors.
+
+Also home of the small result-bounding helpers the other tools share (``json_size``, ``take_within``, ``bound_json``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.counts import EVENT_NAME, FILTERS, FROM, TO, Day, Filters
+from tools.errors import CursorExpired, InputError
+from tools.models import check_range
+
+ExportKind = Literal["events", "profiles"]
+
+_PATHS: dict[str, str] = {"events": "/1/events.json", "profiles": "/1/profiles.json"}
+_FIRST_TOOL: dict[str, str] = {"events": "clevertap_get_events", "profiles": "clevertap_get_user_profiles"}
+_NEXT_TOOL: dict[str, str] = {
+    "events": "clevertap_get_events_by_cursor",
+    "profiles": "clevertap_get_user_profiles_by_cursor",
+}
+_ENVELOPE_BYTES = 600  # room for cursor, flags and next_step around the records
+_HANDLE_MAX_LEN = 40
+MAX_RECORDS = "Max records now."  # handles are ``ct_`` + a few characters; CleverTap cursors are far longer
+
+
+# -- bounding helpers (shared) ----------------------------------------------------------------------------------------
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON (what the server sends)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+
+
+def take_within(items: list[Any], max_bytes: int, *, min_items: int = 1) -> int:
+    """How many leading ``items`` fit in ``max_bytes`` of JSON (at least ``min_items`` so that paging progresses)."""
+    used = 2
+    for n, item in enumerate(items):
+        used += json_size(item) + 1
+        if used > max_bytes:
+            return max(n, min(min_items, len(items)))
+    return len(items)
+
+
+def bound_json(value: Any, max_bytes: int) -> tuple[Any, str | None]:
+    """``value`` cut to about ``max_bytes`` of JSON, still valid JSON; the note says what was cut (None: nothing)."""
+    if json_size(value) <= max_bytes:
+        return value, None
+    if isinstance(value, list):
+        n = take_within(value, max_bytes, min_items=0)
+        return value[:n], f"kept the first {n} of {len(value)} items"
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        notes: list[str] = []
+        budget = max_bytes - 2
+        for key, item in value.items():
+            size = json_size(item) + json_size(key) + 2
+            if size <= budget:
+                out[key] = item
+                budget -= size
+            elif isinstance(item, (list, dict)) and budget > 200:
+                cut, note = bound_json(item, budget - json_size(key) - 2)
+                out[key] = cut
+                budget -= json_size(cut) + json_size(key) + 2
+                notes.append(f"'{key}': {note}")
+            else:
+                notes.append(f"'{key}' dropped")
+        return out, "; ".join(notes)
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[: max(0, max_bytes // 2)], "text cut"
+
+
+# -- models ------------------------------------------------------------------------------------------------------------
+
+
+class ExportInput(ToolInput):
+    event_name: str = Field(min_length=1, description=EVENT_NAME)
+    from_: Day = Field(alias="from", description=FROM)
+    to: Day = Field(description=TO)
+    event_properties: Filters | None = Field(None, max_length=20, description=FILTERS)
+    batch_size: int = Field(100, ge=1, le=5000, description="Records per page.")
+    app: bool = Field(False, description="Add app/device fields.")
+    events: bool = Field(True, description="Add event summaries.")
+    profile: bool = Field(True, description="Add custom profile fields.")
+    max_records: int | None = Field(None, ge=1, le=5000, description=MAX_RECORDS)
+
+    @model_validator(mode="after")
+    def _range(self) -> ExportInput:
+        check_range(self.from_, self.to)
+        return self
+
+    def query(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"event_name": self.event_name, "from": self.from_, "to": self.to}
+        if self.event_properties:
+            body["event_properties"] = [f.model_dump() for f in self.event_properties]
+        return body
+
+    def flags(self) -> dict[str, bool]:
+        """Only the flags that differ from CleverTap's defaults (app=false, events=true, profile=true)."""
+        flags: dict[str, bool] = {}
+        if self.app:
+            flags["app"] = True
+        if not self.events:
+            flags["events"] = False
+        if not self.profile:
+            flags["profile"] = False
+        return flags
+
+
+class CursorInput(ToolInput):
+    cursor: str = Field(min_length=1, max_length=20_000, description="From the previous reply.")
+    max_records: int | None = Field(None, ge=1, le=5000, description=MAX_RECORDS)
+
+
+class ExportOutput(ToolOutput):
+    records: list[dict[str, Any]]
+    returned: int
+    done: bool
+    cursor: str | None = None
+    next_step: str
+
+
+# -- implementation ----------------------------------------------------------------------------------------------------
+
+
+def _looks_like_handle(cursor: str) -> bool:
+    return cursor.startswith("ct_") or len(cursor) < _HANDLE_MAX_LEN
+
+
+async def _serve(ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_records: int | None) -> ExportOutput:
+    """Return records from the buffer, or else the next page; keep what does not fit in a new handle."""
+    path = str(state.get("path") or _PATHS[kind])
+    buffer: list[dict[str, Any]] = list(state.get("buffer") or [])
+    cursor: str | None = state.get("cursor")
+    if not buffer and cursor:
+        try:
+            page = await ctx.api.export_page(path, cursor, budget_s=ctx.budget_s)
+        except CursorExpired as exc:
+            raise CursorExpired(
+                exc.message, status=exc.status, code=exc.code, hint=f"Restart the export with {_FIRST_TOOL[kind]}."
+            ) from None
+        buffer, cursor = list(page.records), page.next_cursor
+    limit = len(buffer) if max_records is None else min(max_records, len(buffer))
+    n = take_within(buffer[:limit], max(ctx.max_result_bytes - _ENVELOPE_BYTES, 1))
+    records, rest = buffer[:n], buffer[n:]
+    done = not rest and not cursor
+    handle = None
+    if done:
+        next_step = "All records have been returned."
+    else:
+        handle = await ctx.handles.put({"kind": kind, "path": path, "cursor": cursor, "buffer": rest})
+        next_step = f"More records remain: call {_NEXT_TOOL[kind]} with cursor={handle!r}."
+    return ExportOutput(records=records, returned=len(records), done=done, cursor=handle, next_step=next_step)
+
+
+async def _start(ctx: ToolContext, kind: ExportKind, args: ExportInput) -> ExportOutput:
+    path = _PATHS[kind]
+    await ctx.report(0, None, f"starting the {kind} export")
+    cursor = await ctx.api.start_export(path, args.query(), batch_size=args.batch_size, flags=args.flags() or None)
+    return await _serve(ctx, kind, {"kind": kind, "path": path, "cursor": cursor, "buffer": []}, args.max_records)
+
+
+async def _continue(ctx: ToolContext, kind: ExportKind, args: CursorInput) -> ExportOutput:
+    cursor = args.cursor.strip()
+    state = await ctx.handles.get(cursor)
+    if state is None:
+        if _looks_like_handle(cursor):
+            raise InputError(
+                f"cursor {cursor!r} is unknown or has expired.",
+                hint=f"Restart the export with {_FIRST_TOOL[kind]}, then pass the 'cursor' it returns.",
+            )
+        state = {"kind": kind, "path": _PATHS[kind], "cursor": cursor, "buffer": []}
+    if state.get("kind") != kind:
+        other = "profiles" if kind == "events" else "events"
+        raise InputError(
+            f"cursor {cursor!r} belongs to a {other} export, not a {kind} export.",
+            hint=f"Pass it to {_NEXT_TOOL[other]} instead.",
+        )
+    return await _serve(ctx, kind, state, args.max_records)
+
+
+async def get_events(ctx: ToolContext, args: ExportInput) -> ExportOutput:
+    return await _start(ctx, "events", args)
+
+
+async def get_events_by_cursor(ctx: ToolContext, args: CursorInput) -> ExportOutput:
+    return await _continue(ctx, "events", args)
+
+
+async def get_user_profiles(ctx: ToolContext, args: ExportInput) -> ExportOutput:
+    return await _start(ctx, "profiles", args)
+
+
+async def get_user_profiles_by_cursor(ctx: ToolContext, args: CursorInput) -> ExportOutput:
+    return await _continue(ctx, "profiles", args)
+
+
+GET_EVENTS = ToolSpec(
+    name="clevertap_get_events",
+    title="Export events",
+    description=(
+        "Download an event's occurrences between two dates, with properties and user. Returns records, done and, "
+        "while more remain, a cursor for clevertap_get_events_by_cursor."
+    ),
+    input_model=ExportInput,
+    output_model=ExportOutput,
+    impl=get_events,
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    open_world=True,
+    action_key="get-events",
+)
+
+GET_EVENTS_BY_CURSOR = ToolSpec(
+    name="clevertap_get_events_by_cursor",
+    title="More events",
+    description=("Next page: pass the cursor from clevertap_get_events or this tool. Returns records, done, cursor."),
+    input_model=CursorInput,
+    output_model=ExportOutput,
+    impl=get_events_by_cursor,
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    open_world=True,
+    action_key="get-events-by-cursor",
+)
+
+GET_USER_PROFILES = ToolSpec(
+    name="clevertap_get_user_profiles",
+    title="Export users",
+    description=(
+        "Download the profiles of users who did an event between two dates (batch_size ideally a multiple of 23). "
+        "Returns records, done and a cursor for clevertap_get_user_profiles_by_cursor."
+    ),
+    input_model=ExportInput,
+    output_model=ExportOutput,
+    impl=get_user_profiles,
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    open_world=True,
+    action_key="get-user-profiles",
+)
+
+GET_USER_PROFILES_BY_CURSOR = ToolSpec(
+    name="clevertap_get_user_profiles_by_cursor",
+    title="More users",
+    description=(
+        "Next page: pass the cursor from clevertap_get_user_profiles or this tool. Returns records, done, cursor."
+    ),
+    input_model=CursorInput,
+    output_model=ExportOutput,
+    impl=get_user_profiles_by_cursor,
+    read_only=True,
+    destructive=False,
+    idempotent=True,
+    open_world=True,
+    action_key="get-user-profiles-by-cursor",
+)

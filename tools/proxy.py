@@ -1,0 +1,176 @@
+"""The raw proxy: any CleverTap endpoint, with path hygiene, bounded bodies and confirmation for irreversible calls."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+from urllib.parse import unquote
+
+from pydantic import Field, field_validator
+
+from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.campaigns import CONFIRM
+from tools.errors import CleverTapCredentialsError, InputError
+from tools.exports import bound_json
+
+MAX_BODY_BYTES = 5_000_000
+UPLOAD_BATCH_LIMIT = 1000
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_VERSIONED = re.compile(r"^/[12]/")
+# Irreversible endpoints, matched on the decoded, lower-cased path after the version segment.
+_IRREVERSIBLE_PREFIXES = ("send/", "delete", "demerge/", "subscribe", "disassociate", "targets/stop.json")
+_CREATE = "targets/create.json"
+
+
+def _decoded(path: str) -> str:
+    """Percent-decode until stable (bounded), so that %252e%252e is seen as '..'."""
+    for _ in range(4):
+        nxt = unquote(path)
+        if nxt == path:
+            break
+        path = nxt
+    return path
+
+
+def check_path(path: str) -> str:
+    """Return the path if it is a safe CleverTap API path, else raise ValueError saying what is wrong."""
+    if "://" in path or path.startswith("//"):
+        raise ValueError("give a path relative to the API such as '/1/profile.json', not a URL")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        raise ValueError("the path contains control characters (CR, LF, ...)")
+    if any(c.isspace() for c in path):
+        raise ValueError("the path contains whitespace")
+    if "\\" in path:
+        raise ValueError("the path contains a backslash")
+    if "#" in path:
+        raise ValueError("the path contains a fragment ('#')")
+    if "?" in path:
+        raise ValueError("put query parameters in 'query', not in the path")
+    if not _VERSIONED.match(path):
+        raise ValueError("the path must start with /1/ or /2/, e.g. '/1/profile.json'")
+    if not _PATH_CHARS.match(path):
+        raise ValueError("the path contains characters that are not allowed in a URL path")
+    decoded = _decoded(path)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or c.isspace() for c in decoded):
+        raise ValueError("the path contains encoded control characters or whitespace")
+    if any(c in decoded for c in "\\?#"):
+        raise ValueError("the path contains an encoded backslash, '?' or '#'")
+    segments = decoded.split("/")[1:]
+    if any(s in (".", "..") for s in segments):
+        raise ValueError("'.' and '..' segments are not allowed in the path")
+    if any(s == "" for s in segments[:-1]):
+        raise ValueError("empty segments ('//') are not allowed in the path")
+    return path
+
+
+def irreversible(path: str, body: Any) -> str | None:
+    """Why this call cannot be undone (None: it can, or it only reads)."""
+    rest = _decoded(path).lower()[3:]
+    if rest == _CREATE:
+        if isinstance(body, dict) and body.get("estimate_only") is True:
+            return None
+        return "it creates a campaign that may send messages (set estimate_only: true in the body to only estimate)"
+    if rest.startswith(_IRREVERSIBLE_PREFIXES):
+        return "it sends messages, stops a campaign or deletes/changes user data"
+    return None
+
+
+class RequestInput(ToolInput):
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = Field("GET", description="HTTP method.")
+    path: str = Field(min_length=4, max_length=2048, description="e.g. '/1/profile.json'.")
+    query: dict[str, str | int | float | bool] | None = Field(None, description="Query parameters.")
+    body: Any = Field(None, description="JSON body, up to 5 MB.")
+    confirm_token: str | None = Field(None, description=CONFIRM)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_path(value)
+
+
+class RequestOutput(ToolOutput):
+    sent: bool
+    status: int | None = None
+    body: Any = None
+    note: str | None = None
+    confirm_token: str | None = None
+    expires_at: int | None = None
+    next_step: str | None = None
+
+
+def _check_upload(path: str, body: Any) -> None:
+    if not _decoded(path).lower()[3:].startswith("upload"):
+        return
+    records = body.get("d") if isinstance(body, dict) else None
+    if isinstance(records, list) and len(records) > UPLOAD_BATCH_LIMIT:
+        raise InputError(
+            f"/1/upload takes at most {UPLOAD_BATCH_LIMIT} records per call ({len(records)} given).",
+            hint="Use clevertap_upload_events, clevertap_upload_user_profiles or clevertap_upload_device_tokens: "
+            "they batch any number of records and report errors per record.",
+        )
+
+
+async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
+    try:
+        size = len(json.dumps(args.body, ensure_ascii=False, separators=(",", ":")).encode())
+    except (TypeError, ValueError):
+        raise InputError("body is not valid JSON.", hint="Send a JSON object, list or value.") from None
+    if size > MAX_BODY_BYTES:
+        raise InputError(
+            f"body is {size} bytes; the limit is {MAX_BODY_BYTES}.",
+            hint="Split it into several calls, or use the typed upload tools for records.",
+        )
+    _check_upload(args.path, args.body)
+    query = dict(args.query or {})
+    why = irreversible(args.path, args.body)
+    if why is not None and ctx.confirm_required:
+        payload = {"method": args.method, "path": args.path, "query": query, "body": args.body}
+        if args.confirm_token is None:
+            token, expires_at = ctx.consent.issue(REQUEST.name, payload)
+            return RequestOutput(
+                sent=False,
+                confirm_token=token,
+                expires_at=expires_at,
+                next_step=f"Nothing was sent: {args.method} {args.path} cannot be undone ({why}). Show the user "
+                "what it will do; only if they agree, call again with the same arguments plus confirm_token.",
+            )
+        ctx.consent.verify(REQUEST.name, payload, args.confirm_token)
+    answer = await ctx.executor.request(args.method, args.path, query or None, args.body)
+    if answer.status == 401:
+        text = answer.body.get("error") if isinstance(answer.body, dict) else None
+        raise CleverTapCredentialsError(
+            f"CleverTap refused the credentials (HTTP 401): {str(text or 'no error text')[:200]}",
+            status=401,
+            hint="Call clevertap_connect to check the connection; the account id, passcode or region may be wrong.",
+        )
+    body, cut = bound_json(answer.body, ctx.max_result_bytes - 500)
+    return RequestOutput(
+        sent=True,
+        status=answer.status,
+        body=body,
+        note=f"Body truncated to fit the result ({cut})." if cut else None,
+    )
+
+
+REQUEST = ToolSpec(
+    name="clevertap_request",
+    title="Raw API call",
+    description=(
+        "Call any CleverTap endpoint when no tool fits (path '/1/...', query, JSON body); returns HTTP status and "
+        "body as is. Irreversible calls (send, delete, demerge, subscribe, stop, create) first return a "
+        "confirm_token: ask the user, then repeat with it."
+    ),
+    input_model=RequestInput,
+    output_model=RequestOutput,
+    impl=request,
+    read_only=False,
+    destructive=True,
+    idempotent=False,
+    open_world=True,
+)

@@ -1,0 +1,291 @@
+"""Uploads of events, profiles and device tokens (``POST /1/upload``; batching and concurrency live in the client)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from tools.api import RecordKind, UploadResult
+from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.exports import json_size
+
+MAX_RECORDS = 200_000
+_SHOWN_UNPROCESSED = 100
+_SHOWN_RECORD_BYTES = 500
+_SHOWN_RANGES = 50
+_SHOWN_BAD = 10
+_IDENTITY_KEYS = ("identity", "objectId", "FBID", "GPID")
+
+
+def _to_str(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+IdStr = Annotated[str, BeforeValidator(_to_str)]
+
+
+def _epoch_seconds(value: int) -> int:
+    if not 0 < value < 10_000_000_000:
+        raise ValueError("ts must be Unix epoch SECONDS (10 digits), not milliseconds")
+    return value
+
+
+EpochSeconds = Annotated[int, Field(strict=True, description="Epoch seconds."), AfterValidator(_epoch_seconds)]
+
+
+class _Record(ToolInput):
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class _Identified(_Record):
+    identity: IdStr | None = Field(None, min_length=1, description="User id.")
+    objectId: str | None = Field(None, min_length=1, description="CleverTap ID.")
+    FBID: str | None = Field(None, description="Facebook id.")
+    GPID: str | None = Field(None, description="Google id.")
+
+    @model_validator(mode="after")
+    def _has_identity(self) -> _Identified:
+        if all(getattr(self, key) is None for key in _IDENTITY_KEYS):
+            raise ValueError("needs one of identity, objectId, FBID or GPID")
+        return self
+
+
+class EventRecord(_Identified):
+    evtName: str = Field(min_length=1, max_length=120, description="Event name.")
+    evtData: dict[str, Any] = Field(description="Properties, may be {}.")
+    ts: EpochSeconds | None = None
+
+
+class ProfileRecord(_Identified):
+    profileData: dict[str, Any] = Field(description="Properties to set.")
+    ts: EpochSeconds | None = None
+
+
+class TokenData(ToolInput):
+    id: str = Field(min_length=1, description="The token.")
+    type: Literal["apns", "gcm", "fcm", "wns", "mpns", "chrome"] = Field(description="Provider.")
+    keys: dict[str, str] | None = Field(None, description="chrome: {p256dh, auth}.")
+
+    @model_validator(mode="after")
+    def _chrome_keys(self) -> TokenData:
+        if self.type == "chrome" and not (self.keys and self.keys.get("p256dh") and self.keys.get("auth")):
+            raise ValueError("chrome tokens need keys {'p256dh': ..., 'auth': ...}")
+        return self
+
+
+class TokenRecord(_Record):
+    objectId: str = Field(min_length=1, description="CleverTap ID.")
+    tokenData: TokenData = Field(description="Token.")
+    ts: EpochSeconds | None = None
+
+
+def malformed_summary(exc: ValidationError, total: int, noun: str) -> str:
+    """One readable line: how many records are wrong, and the first few by 0-based index with what is wrong."""
+    bad: dict[int, list[str]] = {}
+    general: list[str] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = err.get("loc", ())
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if loc and isinstance(loc[0], int):
+            field = ".".join(str(p) for p in loc[1:])
+            bad.setdefault(loc[0], []).append(f"{field}: {msg}" if field else msg)
+        else:
+            general.append(msg)
+    if general and not bad:
+        return "; ".join(general)
+    first = sorted(bad)[:_SHOWN_BAD]
+    shown = "; ".join(f"[{i}] " + ", ".join(bad[i][:3]) for i in first)
+    return f"{len(bad)} of {total} {noun} are malformed (0-based indices; nothing was sent): {shown}"
+
+
+def _validate_list(value: Any, handler: Callable[[Any], Any], noun: str) -> Any:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        total = len(value) if isinstance(value, list) else 0
+        raise PydanticCustomError(
+            "malformed_records", "{summary}", {"summary": malformed_summary(exc, total, noun)}
+        ) from None
+
+
+class _UploadInput(ToolInput):
+    dry_run: bool = Field(False, description="Validate without storing.")
+
+
+class UploadEventsInput(_UploadInput):
+    events: list[EventRecord] = Field(min_length=1, max_length=MAX_RECORDS, description="Event records.")
+
+    @field_validator("events", mode="wrap")
+    @classmethod
+    def _check(cls, value: Any, handler: Callable[[Any], Any]) -> Any:
+        return _validate_list(value, handler, "events")
+
+
+class UploadProfilesInput(_UploadInput):
+    profiles: list[ProfileRecord] = Field(min_length=1, max_length=MAX_RECORDS, description="Profile records.")
+
+    @field_validator("profiles", mode="wrap")
+    @classmethod
+    def _check(cls, value: Any, handler: Callable[[Any], Any]) -> Any:
+        return _validate_list(value, handler, "profiles")
+
+
+class UploadTokensInput(_UploadInput):
+    tokens: list[TokenRecord] = Field(min_length=1, max_length=MAX_RECORDS, description="Device token records.")
+
+    @field_validator("tokens", mode="wrap")
+    @classmethod
+    def _check(cls, value: Any, handler: Callable[[Any], Any]) -> Any:
+        return _validate_list(value, handler, "tokens")
+
+
+class Rejected(ToolOutput):
+    index: int
+    code: int | None = None
+    error: str
+    record: Any = None
+
+
+class UploadOutput(ToolOutput):
+    status: Literal["success", "partial", "fail"]
+    processed: int
+    unprocessed_count: int
+    unprocessed: list[dict[str, Any]] = Field(description="First 100 {index, code, error}")
+    unsent: list[str] = Field(default_factory=list)
+    batches: int
+    next_step: str
+
+
+def index_ranges(indices: Sequence[int], limit: int = _SHOWN_RANGES) -> list[str]:
+    """[0,1,2,5,7,8] -> ['0-2', '5', '7-8'] (at most ``limit`` ranges, then '...')."""
+    ranges: list[str] = []
+    ordered = sorted(set(indices))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        ranges.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        if len(ranges) == limit and j + 1 < len(ordered):
+            ranges.append("...")
+            break
+        i = j + 1
+    return ranges
+
+
+def _summarise(result: UploadResult, submitted: int, dry_run: bool, noun: str, additive: bool) -> UploadOutput:
+    rejected = [
+        Rejected(
+            index=u.index,
+            code=u.code,
+            error=u.error,
+            record=u.record if u.record is not None and json_size(u.record) <= _SHOWN_RECORD_BYTES else None,
+        ).model_dump(exclude_none=True)
+        for u in result.unprocessed[:_SHOWN_UNPROCESSED]
+    ]
+    failed = bool(result.unprocessed or result.unsent)
+    status: Literal["success", "partial", "fail"] = "success"
+    if failed:
+        status = "fail" if result.processed == 0 else "partial"
+    verb = "validated (dry run: nothing stored)" if dry_run else "stored"
+    steps = [f"{result.processed} of {submitted} {noun} {verb}."]
+    if result.unprocessed:
+        steps.append(
+            "Fix the records listed in 'unprocessed' and resend only those indices"
+            + ("; resending accepted records would duplicate them." if additive and not dry_run else ".")
+        )
+    if result.unsent:
+        steps.append(
+            f"{len(result.unsent)} records in 'unsent' got no answer ({result.unsent_reason or 'no reason given'}): "
+            "resend only them"
+            + (", after checking counts if a timeout may have stored them." if additive and not dry_run else ".")
+        )
+    if dry_run and not failed:
+        steps.append("Call again with dry_run=false to store them.")
+    return UploadOutput(
+        status=status,
+        processed=result.processed,
+        unprocessed_count=len(result.unprocessed),
+        unprocessed=rejected,
+        unsent=index_ranges(result.unsent),
+        batches=result.batches,
+        next_step=" ".join(steps),
+    )
+
+
+async def _upload(
+    ctx: ToolContext, records: Sequence[_Record], kind: RecordKind, dry_run: bool, noun: str, additive: bool
+) -> UploadOutput:
+    wire = [r.wire() for r in records]
+    result = await ctx.api.upload(wire, kind=kind, dry_run=dry_run, progress=ctx.progress)
+    return _summarise(result, len(wire), dry_run, noun, additive)
+
+
+async def upload_events(ctx: ToolContext, args: UploadEventsInput) -> UploadOutput:
+    return await _upload(ctx, args.events, "event", args.dry_run, "events", additive=True)
+
+
+async def upload_user_profiles(ctx: ToolContext, args: UploadProfilesInput) -> UploadOutput:
+    return await _upload(ctx, args.profiles, "profile", args.dry_run, "profiles", additive=False)
+
+
+async def upload_device_tokens(ctx: ToolContext, args: UploadTokensInput) -> UploadOutput:
+    return await _upload(ctx, args.tokens, "token", args.dry_run, "tokens", additive=False)
+
+
+_RESULT = (
+    "Up to 200,000 records; if any is malformed nothing is sent. Returns status, processed, unprocessed (0-based "
+    "index) and unsent ranges: resend only those."
+)
+
+UPLOAD_EVENTS = ToolSpec(
+    name="clevertap_upload_events",
+    title="Upload events",
+    description=(
+        "Record events: identity (or objectId/FBID/GPID), evtName, evtData, optional ts. Resending duplicates. "
+        + _RESULT
+    ),
+    input_model=UploadEventsInput,
+    output_model=UploadOutput,
+    impl=upload_events,
+    read_only=False,
+    destructive=False,
+    idempotent=False,
+    open_world=True,
+    action_key="upload-events",
+)
+
+UPLOAD_USER_PROFILES = ToolSpec(
+    name="clevertap_upload_user_profiles",
+    title="Upload profiles",
+    description=(
+        "Create or update profiles: identity (or objectId/FBID/GPID), profileData {Name, Email, Phone "
+        "'+<country><number>', Gender M|F, custom keys; dates '$D_<epoch>'}. " + _RESULT
+    ),
+    input_model=UploadProfilesInput,
+    output_model=UploadOutput,
+    impl=upload_user_profiles,
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    open_world=True,
+    action_key="upload-user-profiles",
+)
+
+UPLOAD_DEVICE_TOKENS = ToolSpec(
+    name="clevertap_upload_device_tokens",
+    title="Upload tokens",
+    description=("Attach push tokens to users the SDK has seen: objectId, tokenData {id, type}. " + _RESULT),
+    input_model=UploadTokensInput,
+    output_model=UploadOutput,
+    impl=upload_device_tokens,
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+    open_world=True,
+    action_key="upload-device-tokens",
+)
