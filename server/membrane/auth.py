@@ -1,0 +1,295 @@
+"""Where the Membrane bearer token comes from.
+
+In order: ``MEMBRANE_TOKEN``; a tenant token minted locally from ``MEMBRANE_WORKSPACE_KEY`` +
+``MEMBRANE_WORKSPACE_SECRET`` + ``MEMBRANE_TENANT_KEY``; the ``membrane`` CLI's ``credentials --json`` (then minted
+the same way). Every source can list the secret strings it holds so that error texts can be scrubbed of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import anyio
+
+from tools.errors import ConfigurationError
+
+log = logging.getLogger("clevertap_mcp.membrane")
+
+TOKEN_LIFETIME_S = 3600
+REMINT_MARGIN_S = 60
+CLI_TIMEOUT_S = 20.0
+
+_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_LONG_SECRET_RE = re.compile(r"\b(?:pat-)?[A-Za-z0-9_\-]{40,}")
+
+Clock = Callable[[], float]
+
+
+class TokenSource(Protocol):
+    """A bearer token provider. ``api_url`` is the base URL the source itself names (the CLI does), else None."""
+
+    kind: str
+    api_url: str | None
+
+    async def token(self) -> str: ...
+
+    def identity(self) -> str:
+        """A non-reversible hash naming the tenant/credential, for the remembered-connection key."""
+        ...
+
+    def secrets(self) -> list[str]:
+        """Every secret string this source holds or has produced (for scrubbing)."""
+        ...
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def mint_tenant_token(workspace_key: str, workspace_secret: str, tenant_key: str, *, now: float) -> str:
+    """An HS256 tenant token with both documented claim forms (``workspaceKey``/``tenantKey`` and ``iss``/``id``)."""
+    header = {"alg": "HS256", "typ": "JWT"}
+    # No ``iat``: like the SDK's own minting, so a local clock running ahead is not refused as "not yet valid".
+    payload = {
+        "workspaceKey": workspace_key,
+        "tenantKey": tenant_key,
+        "id": tenant_key,
+        "iss": workspace_key,
+        "exp": int(now) + TOKEN_LIFETIME_S,
+    }
+    signing_input = (
+        _b64url(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + _b64url(json.dumps(payload, separators=(",", ":")).encode())
+    )
+    signature = hmac.new(workspace_secret.encode(), signing_input.encode("ascii"), hashlib.sha256).digest()
+    return signing_input + "." + _b64url(signature)
+
+
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The unverified payload of a JWT, or None when the token is not one."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        padded = parts[1] + "=" * (-len(parts[1]) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _tenant_identity(workspace_key: str, tenant_key: str) -> str:
+    digest = hashlib.sha256(f"tenant\x00{workspace_key}\x00{tenant_key}".encode()).hexdigest()
+    return digest[:32]
+
+
+class StaticToken:
+    """``MEMBRANE_TOKEN`` as given."""
+
+    kind = "MEMBRANE_TOKEN"
+
+    def __init__(self, token: str, api_url: str | None = None) -> None:
+        self._token = token.strip()
+        self.api_url = api_url
+
+    async def token(self) -> str:
+        return self._token
+
+    def identity(self) -> str:
+        # A tenant JWT is keyed by its tenant, so a refreshed token keeps the remembered connection.
+        claims = jwt_claims(self._token) or {}
+        workspace = claims.get("workspaceKey") or claims.get("iss")
+        tenant = claims.get("tenantKey") or claims.get("id")
+        if isinstance(workspace, str) and isinstance(tenant, str):
+            return _tenant_identity(workspace, tenant)
+        return hashlib.sha256(f"token\x00{self._token}".encode()).hexdigest()[:32]
+
+    def secrets(self) -> list[str]:
+        return [self._token]
+
+
+class MintedToken:
+    """A tenant token minted from the workspace key and secret; re-minted when less than a minute is left."""
+
+    kind = "MEMBRANE_WORKSPACE_KEY/MEMBRANE_WORKSPACE_SECRET/MEMBRANE_TENANT_KEY"
+
+    def __init__(
+        self,
+        workspace_key: str,
+        workspace_secret: str,
+        tenant_key: str,
+        *,
+        api_url: str | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self._workspace_key = workspace_key
+        self._secret = workspace_secret
+        self._tenant_key = tenant_key
+        self._clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._issued: list[str] = []
+        self.api_url = api_url
+        self.mint_count = 0
+
+    async def token(self) -> str:
+        now = self._clock()
+        if self._token is None or self._expires_at - now < REMINT_MARGIN_S:
+            self._token = mint_tenant_token(self._workspace_key, self._secret, self._tenant_key, now=now)
+            self._expires_at = int(now) + TOKEN_LIFETIME_S
+            self._issued = [*self._issued[-4:], self._token]
+            self.mint_count += 1
+        return self._token
+
+    def identity(self) -> str:
+        return _tenant_identity(self._workspace_key, self._tenant_key)
+
+    def secrets(self) -> list[str]:
+        return [self._secret, *self._issued]
+
+
+class CliCredentials:
+    """``membrane credentials --json`` (run once, with a timeout), then minted like ``MintedToken``."""
+
+    kind = "membrane CLI"
+
+    def __init__(
+        self,
+        executable: str,
+        *,
+        timeout_s: float = CLI_TIMEOUT_S,
+        clock: Clock = time.time,
+    ) -> None:
+        self._executable = executable
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._minted: MintedToken | None = None
+        self._lock: anyio.Lock | None = None
+        self.api_url: str | None = None
+
+    async def _load(self) -> MintedToken:
+        command = [self._executable, "credentials", "--json"]
+        hint = "run `membrane login --tenant`, or set MEMBRANE_TOKEN (or the MEMBRANE_WORKSPACE_* variables)"
+        try:
+            with anyio.fail_after(self._timeout_s):
+                done = await anyio.run_process(command, check=False)
+        except TimeoutError:
+            raise ConfigurationError(
+                f"`membrane credentials --json` did not answer within {self._timeout_s:g} s.", hint=hint
+            ) from None
+        except OSError as exc:
+            raise ConfigurationError(f"Could not run the membrane CLI: {type(exc).__name__}.", hint=hint) from None
+        if done.returncode != 0:
+            stderr = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            last = scrub_words(stderr[-1][:200]) if stderr else ""
+            raise ConfigurationError(
+                f"`membrane credentials --json` failed (exit code {done.returncode}){': ' + last if last else ''}.",
+                hint=hint,
+            )
+        try:
+            data = json.loads(done.stdout)
+            workspace_key, secret, tenant_key = (data["workspaceKey"], data["workspaceSecret"], data["tenantKey"])
+            if not all(isinstance(v, str) and v for v in (workspace_key, secret, tenant_key)):
+                raise ValueError
+        except (ValueError, KeyError, TypeError):
+            raise ConfigurationError(
+                "`membrane credentials --json` did not print workspaceKey, workspaceSecret and tenantKey.", hint=hint
+            ) from None
+        api_uri = data.get("apiUri")
+        self.api_url = api_uri.rstrip("/") if isinstance(api_uri, str) and api_uri.startswith("http") else None
+        return MintedToken(workspace_key, secret, tenant_key, api_url=self.api_url, clock=self._clock)
+
+    async def token(self) -> str:
+        if self._minted is None:
+            if self._lock is None:
+                self._lock = anyio.Lock()
+            async with self._lock:
+                if self._minted is None:
+                    self._minted = await self._load()
+        return await self._minted.token()
+
+    def identity(self) -> str:
+        if self._minted is None:
+            return hashlib.sha256(f"cli\x00{self._executable}".encode()).hexdigest()[:32]
+        return self._minted.identity()
+
+    def secrets(self) -> list[str]:
+        return self._minted.secrets() if self._minted else []
+
+
+def has_membrane_credentials(env: Mapping[str, str], *, include_cli: bool = False) -> bool:
+    """True when a Membrane credential is configured (``include_cli``: a ``membrane`` CLI on PATH counts too)."""
+    if env.get("MEMBRANE_TOKEN", "").strip():
+        return True
+    if all(
+        env.get(k, "").strip() for k in ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY")
+    ):
+        return True
+    return include_cli and shutil.which("membrane") is not None
+
+
+def token_source_from_env(
+    env: Mapping[str, str],
+    *,
+    which: Callable[[str], str | None] | None = None,
+    clock: Clock = time.time,
+) -> TokenSource:
+    """The first configured source, in the documented order; ConfigurationError when there is none."""
+    token = env.get("MEMBRANE_TOKEN", "").strip()
+    if token:
+        return StaticToken(token)
+    keys = [
+        env.get(k, "").strip() for k in ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY")
+    ]
+    if all(keys):
+        return MintedToken(keys[0], keys[1], keys[2], clock=clock)
+    if any(keys):
+        missing = [
+            name
+            for name, value in zip(
+                ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY"), keys, strict=True
+            )
+            if not value
+        ]
+        raise ConfigurationError(
+            f"Minting a Membrane token needs all three workspace variables; missing: {', '.join(missing)}.",
+            hint="set the missing variables, or set MEMBRANE_TOKEN instead",
+        )
+    executable = (which or shutil.which)("membrane")
+    if executable:
+        return CliCredentials(executable, clock=clock)
+    raise ConfigurationError(
+        "No Membrane credential: MEMBRANE_TOKEN is not set, the MEMBRANE_WORKSPACE_* variables are not set, and the "
+        "`membrane` CLI is not on PATH.",
+        hint="set MEMBRANE_TOKEN (or MEMBRANE_WORKSPACE_KEY + MEMBRANE_WORKSPACE_SECRET + MEMBRANE_TENANT_KEY), "
+        "or install the CLI and run `membrane login --tenant`",
+    )
+
+
+def scrub_words(text: str) -> str:
+    """For text that may hold secrets nobody told us about (the CLI's stderr): hide every long word with digits."""
+    words = (
+        "***" if len(word) >= 16 and re.search(r"\d", word) and re.search(r"[A-Za-z]", word) else word
+        for word in text.split()
+    )
+    return scrub(" ".join(words), [])
+
+
+def scrub(text: str, secrets: list[str], *, patterns: bool = True) -> str:
+    """Remove known secrets from ``text``; with ``patterns`` also JWT-shaped strings and long opaque tokens."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    if not patterns:
+        return text
+    text = _JWT_RE.sub("***", text)
+    return _LONG_SECRET_RE.sub("***", text)
