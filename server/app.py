@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 import anyio
 import mcp.types as types
@@ -27,7 +28,8 @@ count/export tools; before anything irreversible (create campaign, delete profil
 to get a preview and a confirm_token, show the preview to the user, and only then call again with the token.
 CleverTap quirks: dates are YYYYMMDD integers (20261126), ranges inclusive; event and property names are
 case-sensitive ('Charged', not 'charged'); exports return a short cursor handle to pass to the *_by_cursor tool;
-uploads take epoch-second timestamps and report per-record errors by your own 0-based index."""
+uploads take epoch-second timestamps and report per-record errors by your own 0-based index.
+Resources: clevertap://catalog (every tool, its Membrane action key, read-only flag) and clevertap://regions."""
 
 _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -47,11 +49,7 @@ def _strip_titles(schema: Any) -> Any:
     A property that is itself called "title" maps to a dict, so it survives.
     """
     if isinstance(schema, dict):
-        return {
-            k: _strip_titles(v)
-            for k, v in schema.items()
-            if not (k == "title" and isinstance(v, str))
-        }
+        return {k: _strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
     if isinstance(schema, list):
         return [_strip_titles(v) for v in schema]
     return schema
@@ -79,11 +77,22 @@ def ok_result(structured: dict[str, Any]) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
 
 
-class App:
-    """Holds the runtime and answers the two tool requests."""
+RuntimeResolver = Callable[[ServerRequestContext[Any]], Runtime]
+_P = TypeVar("_P")
+_R = TypeVar("_R")
+_REQUEST_RUNTIME: ContextVar[Runtime | None] = ContextVar("clevertap_mcp_request_runtime", default=None)
 
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+
+class App:
+    """Holds the runtime and answers the two tool requests.
+
+    ``runtime_for`` picks the runtime that serves one request (the HTTP transport gives each ``X-Membrane-Token``
+    its own); handlers wrapped by ``scoped`` see it as ``self.runtime``. Without it every request uses ``runtime``.
+    """
+
+    def __init__(self, runtime: Runtime, *, runtime_for: RuntimeResolver | None = None) -> None:
+        self.default_runtime = runtime
+        self._resolver = runtime_for
         self._tools: list[types.Tool] | None = None
         self._tools_changed = False
         runtime.tools_changed_listener = self._mark_tools_changed
@@ -91,6 +100,27 @@ class App:
     async def _mark_tools_changed(self) -> None:
         self._tools = None
         self._tools_changed = True
+
+    @property
+    def runtime(self) -> Runtime:
+        return _REQUEST_RUNTIME.get() or self.default_runtime
+
+    def runtime_for(self, ctx: ServerRequestContext[Any]) -> Runtime:
+        return self.default_runtime if self._resolver is None else self._resolver(ctx)
+
+    def scoped(
+        self, handler: Callable[[ServerRequestContext[Any], _P], Awaitable[_R]]
+    ) -> Callable[[ServerRequestContext[Any], _P], Awaitable[_R]]:
+        """Run ``handler`` with ``self.runtime`` set to the request's runtime."""
+
+        async def run(ctx: ServerRequestContext[Any], params: _P) -> _R:
+            token = _REQUEST_RUNTIME.set(self.runtime_for(ctx))
+            try:
+                return await handler(ctx, params)
+            finally:
+                _REQUEST_RUNTIME.reset(token)
+
+        return run
 
     # -- tools/list ---------------------------------------------------------------------------------------------
     def tool(self, spec: ToolSpec[Any, Any]) -> types.Tool:
@@ -120,6 +150,8 @@ class App:
         )
 
     def tools(self) -> list[types.Tool]:
+        if self.runtime is not self.default_runtime:
+            return [self.tool(s) for s in self.runtime.specs]
         if self._tools is None:
             self._tools = [self.tool(s) for s in self.runtime.specs]
         return self._tools
@@ -130,7 +162,9 @@ class App:
         return types.ListToolsResult(tools=self.tools())
 
     # -- tools/call ---------------------------------------------------------------------------------------------
-    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
         runtime = self.runtime
         outcome = "ok"
         structured: dict[str, Any] | None = None
@@ -213,7 +247,9 @@ class App:
             )
         return structured
 
-    async def _run_live(self, spec: ToolSpec[Any, Any], schema: Mapping[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    async def _run_live(
+        self, spec: ToolSpec[Any, Any], schema: Mapping[str, Any], args: dict[str, Any]
+    ) -> dict[str, Any]:
         """Run a popular tool as its Membrane action, checked against Membrane's own input schema."""
         import jsonschema
 
@@ -245,14 +281,19 @@ class App:
         return out
 
 
-def build_server(runtime: Runtime) -> tuple[Server[Any], App]:
-    app = App(runtime)
+def build_server(runtime: Runtime, *, runtime_for: RuntimeResolver | None = None) -> tuple[Server[Any], App]:
+    from server.resources import Resources
+
+    app = App(runtime, runtime_for=runtime_for)
+    resources = Resources(app.runtime_for)
     server: Server[Any] = Server(
         "clevertap-mcp",
         version=VERSION,
         title="CleverTap",
         instructions=INSTRUCTIONS,
-        on_list_tools=app.list_tools,
-        on_call_tool=app.call_tool,
+        on_list_tools=app.scoped(app.list_tools),
+        on_call_tool=app.scoped(app.call_tool),
+        on_list_resources=resources.list_resources,
+        on_read_resource=resources.read_resource,
     )
     return server, app

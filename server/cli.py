@@ -15,11 +15,14 @@ from server.scrub import Scrubber, configure_logging
 USAGE_EPILOG = """\
 commands:
   (none)                      serve MCP over stdio
+  --transport http [--host H] [--port N]
+                              serve MCP over Streamable HTTP at http://H:N/mcp
   tools                       print the tool list as JSON
   call TOOL 'JSON-ARGS'       call one tool through an MCP client session; prints its structured result
   sandbox serve [--port N]    serve the sandbox's CleverTap-compatible API on 127.0.0.1
 
-environment: MEMBRANE_TOKEN, MEMBRANE_API_URL, MEMBRANE_WORKSPACE_KEY/SECRET, MEMBRANE_TENANT_KEY, MEMBRANE_CONNECTION_ID,
+environment: MEMBRANE_TOKEN, MEMBRANE_API_URL, MEMBRANE_WORKSPACE_KEY/SECRET, MEMBRANE_TENANT_KEY,
+MEMBRANE_CONNECTION_ID,
 CLEVERTAP_ACCOUNT_ID, CLEVERTAP_PASSCODE, CLEVERTAP_REGION, CLEVERTAP_API_BASE_URL, CLEVERTAP_MCP_BACKEND,
 CLEVERTAP_MCP_READ_ONLY, CLEVERTAP_MCP_CONFIRM (see README)."""
 
@@ -62,6 +65,18 @@ def _safety_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _transport_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--transport",
+        choices=["stdio", "http"],
+        default="stdio",
+        help="stdio (default), or Streamable HTTP at /mcp (env CLEVERTAP_MCP_HTTP_TOKEN, CLEVERTAP_MCP_ALLOWED_HOSTS, "
+        "CLEVERTAP_MCP_REDIS_URL, CLEVERTAP_MCP_SECRET)",
+    )
+    parser.add_argument("--host", dest="http_host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", dest="http_port", type=int, default=8000, help="HTTP port (default 8000)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clevertap-mcp",
@@ -71,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _global_flags(parser, suppress=False)
     _safety_flags(parser)
+    _transport_flags(parser)
     sub = parser.add_subparsers(dest="command")
     tools_p = sub.add_parser("tools", help="print the tool list as JSON")
     _global_flags(tools_p, suppress=True)
@@ -128,9 +144,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Input error: the arguments are not valid JSON ({exc}).")
             return 1
         if not isinstance(arguments, dict):
-            print("Input error: the arguments must be a JSON object, e.g. '{\"event_name\": \"Charged\"}'.")
+            print('Input error: the arguments must be a JSON object, e.g. \'{"event_name": "Charged"}\'.')
             return 1
         return anyio.run(_call, runtime, ns.tool, arguments)
+    if ns.transport == "http":
+        from server.http import HttpOptions, serve_http
+
+        return serve_http(runtime, HttpOptions.from_env(ns.http_host, ns.http_port))
     anyio.run(_serve_stdio, runtime)
     return 0
 
@@ -162,6 +182,7 @@ async def _print_tools(runtime: Any) -> int:
 
 
 async def _call(runtime: Any, tool: str, arguments: dict[str, Any]) -> int:
+    import mcp.types as types
     from mcp import Client
 
     from server.app import build_server
@@ -173,7 +194,7 @@ async def _call(runtime: Any, tool: str, arguments: dict[str, Any]) -> int:
     finally:
         await runtime.aclose()
     if result.is_error:
-        text = "\n".join(c.text for c in result.content if getattr(c, "type", None) == "text")
+        text = "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
         print(text)
         return 1
     print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))

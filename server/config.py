@@ -84,7 +84,7 @@ def parse_tool_names(value: str | None) -> tuple[str, ...] | None:
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Build settings from the environment, then apply explicit overrides (flags). Raises ValueError with a readable text."""
+    """Settings from the environment, then explicit overrides (flags). Raises ValueError with a readable text."""
     env = os.environ if env is None else env
     data: dict[str, object] = {
         "backend": _env(env, "CLEVERTAP_MCP_BACKEND") or "auto",

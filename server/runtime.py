@@ -58,7 +58,8 @@ def select_tools(settings: Settings) -> tuple[ToolSpec[Any, Any], ...]:
     unknown = sorted(asked - known)
     if unknown:
         raise ValueError(
-            f"unknown tool name(s) in --tools/--exclude-tools: {', '.join(unknown)}. Valid names: {', '.join(sorted(known))}"
+            f"unknown tool name(s) in --tools/--exclude-tools: {', '.join(unknown)}. "
+            f"Valid names: {', '.join(sorted(known))}"
         )
     return tuple(
         s
@@ -98,7 +99,9 @@ class Runtime:
         if self._api is None:
             from server.clevertap.client import CleverTapClient
 
-            self._api = CleverTapClient(self.executor)
+            # The embedded emulator answers polls at once; real CleverTap needs time between polls.
+            interval = 0.05 if self.backend == "sandbox" else 1.0
+            self._api = CleverTapClient(self.executor, poll_interval_s=interval)
         return self._api
 
     def _build_executor(self) -> Executor:

@@ -226,13 +226,19 @@ async def test_confirm_never_creates_directly() -> None:
 
 async def test_delete_profile_previews_then_deletes() -> None:
     async with mcp_client() as client:
-        found = ok(await client.call_tool("clevertap_request", {"method": "GET", "path": "/1/profile.json",
-                                                                "query": {"identity": "user-00042"}}))
+        found = ok(
+            await client.call_tool(
+                "clevertap_request", {"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00042"}}
+            )
+        )
         assert found["status"] == 200 and found["body"]["status"] == "success", found
         preview = ok(await client.call_tool("clevertap_delete_user_profile", {"identity": "user-00042"}))
         assert preview["deleted"] is False and preview["confirm_token"]
-        still = ok(await client.call_tool("clevertap_request", {"method": "GET", "path": "/1/profile.json",
-                                                                "query": {"identity": "user-00042"}}))
+        still = ok(
+            await client.call_tool(
+                "clevertap_request", {"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00042"}}
+            )
+        )
         assert still["body"]["status"] == "success"
         done = ok(
             await client.call_tool(
@@ -240,8 +246,11 @@ async def test_delete_profile_previews_then_deletes() -> None:
             )
         )
         assert done["deleted"] is True
-        gone = ok(await client.call_tool("clevertap_request", {"method": "GET", "path": "/1/profile.json",
-                                                               "query": {"identity": "user-00042"}}))
+        gone = ok(
+            await client.call_tool(
+                "clevertap_request", {"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00042"}}
+            )
+        )
     assert gone["body"]["status"] == "fail"
 
 

@@ -41,6 +41,8 @@ async def test_read_only_lists_only_read_tools_and_refuses_writes() -> None:
     tools = await _listed(read_only=True)
     assert tools and all(t["annotations"]["readOnlyHint"] for t in tools)  # type: ignore[index]
     async with mcp_client(make_runtime(read_only=True)) as client:
-        result = await client.call_tool("clevertap_upload_events", {"events": [{"identity": "a", "evtName": "X", "evtData": {}}]})
+        result = await client.call_tool(
+            "clevertap_upload_events", {"events": [{"identity": "a", "evtName": "X", "evtData": {}}]}
+        )
     assert result.is_error
     assert "read-only" in result.content[0].text  # type: ignore[union-attr]

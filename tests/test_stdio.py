@@ -29,9 +29,7 @@ async def test_stdio_session_in_each_protocol_era(mode: str) -> None:
         assert all(t.output_schema and t.annotations for t in tools)
         count = ok(await client.call_tool("clevertap_get_event_count", ARGS))
         assert count["count"] > 0
-        assert "calendar date" in err(
-            await client.call_tool("clevertap_get_event_count", {**ARGS, "from": 20260230})
-        )
+        assert "calendar date" in err(await client.call_tool("clevertap_get_event_count", {**ARGS, "from": 20260230}))
         assert ok(await client.call_tool("clevertap_get_event_count", ARGS))["count"] == count["count"]
 
 

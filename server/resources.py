@@ -1,0 +1,90 @@
+"""Read-only MCP resources: the action catalog and the CleverTap regions, as JSON.
+
+Agents (or their hosts) can read these to plan without spending a tool call: which tool maps to which Membrane
+action, which tools change the account, and which regional API root an account id lives on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import mcp.types as types
+from mcp.server import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+
+from server.clevertap.regions import DEFAULT_REGION, REGIONS
+from server.runtime import Runtime
+
+CATALOG_URI = "clevertap://catalog"
+REGIONS_URI = "clevertap://regions"
+_JSON = "application/json"
+
+
+def catalog_document(runtime: Runtime) -> dict[str, Any]:
+    """The tools this server lists (read-only mode hides the writing ones), with their Membrane action keys."""
+    return {
+        "backend": runtime.backend,
+        "read_only_mode": runtime.settings.read_only,
+        "tools": [
+            {
+                "name": spec.name,
+                "action_key": spec.action_key,
+                "title": spec.title,
+                "read_only": spec.read_only,
+                "description": spec.description,
+            }
+            for spec in runtime.specs
+        ],
+    }
+
+
+def regions_document() -> dict[str, Any]:
+    return {"default": DEFAULT_REGION, "regions": dict(REGIONS)}
+
+
+class Resources:
+    """The resources/list and resources/read handlers; ``runtime_for`` picks the caller's runtime."""
+
+    def __init__(self, runtime_for: Callable[[ServerRequestContext[Any]], Runtime]) -> None:
+        self._runtime_for = runtime_for
+
+    async def list_resources(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(
+            resources=[
+                types.Resource(
+                    uri=CATALOG_URI,
+                    name="catalog",
+                    title="CleverTap tool and action catalog",
+                    description="Every tool this server lists: name, Membrane action key, title, read-only flag, "
+                    "description.",
+                    mime_type=_JSON,
+                ),
+                types.Resource(
+                    uri=REGIONS_URI,
+                    name="regions",
+                    title="CleverTap regions",
+                    description="CleverTap region codes (CLEVERTAP_REGION) and their API base URLs.",
+                    mime_type=_JSON,
+                ),
+            ]
+        )
+
+    async def read_resource(
+        self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        if uri == CATALOG_URI:
+            document = catalog_document(self._runtime_for(ctx))
+        elif uri == REGIONS_URI:
+            document = regions_document()
+        else:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"unknown resource {uri!r}; this server has {CATALOG_URI} and {REGIONS_URI}",
+            )
+        text = json.dumps(document, indent=2, ensure_ascii=False)
+        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=_JSON, text=text)])
