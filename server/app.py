@@ -15,7 +15,7 @@ from mcp.server import Server, ServerRequestContext
 
 from server.privacy import redact
 from server.runtime import Runtime, parse_input
-from tools.base import ToolSpec
+from tools.base import ToolSpec, strip_titles
 from tools.errors import ConsentRequired, InputError, ToolFailure
 
 log = logging.getLogger("clevertap_mcp")
@@ -41,18 +41,6 @@ _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
     },
 }
 _CONSENT_TOOLS = {"clevertap_create_campaign", "clevertap_delete_user_profile"}
-
-
-def _strip_titles(schema: Any) -> Any:
-    """Drop the 'title' strings pydantic adds to every property: they repeat the name and cost tokens in tools/list.
-
-    A property that is itself called "title" maps to a dict, so it survives.
-    """
-    if isinstance(schema, dict):
-        return {k: _strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
-    if isinstance(schema, list):
-        return [_strip_titles(v) for v in schema]
-    return schema
 
 
 def _finite(value: Any) -> Any:
@@ -136,8 +124,8 @@ class App:
                 input_schema = {**input_schema, "properties": props}
             output_schema = _LIVE_OUTPUT_SCHEMA
         else:
-            input_schema = _strip_titles(spec.input_model.model_json_schema(by_alias=True))
-            output_schema = _strip_titles(spec.output_model.model_json_schema(by_alias=True, mode="serialization"))
+            input_schema = strip_titles(spec.input_model.model_json_schema(by_alias=True))
+            output_schema = strip_titles(spec.output_model.model_json_schema(by_alias=True, mode="serialization"))
         return types.Tool.model_validate(
             {
                 "name": spec.name,

@@ -114,3 +114,15 @@ class ToolSpec(Generic[InT, OutT]):
             "idempotentHint": self.idempotent,
             "openWorldHint": self.open_world,
         }
+
+
+def strip_titles(schema: Any) -> Any:
+    """Drop the 'title' strings pydantic adds to every property: they repeat the name and cost tokens.
+
+    A property that is itself called "title" maps to a dict, so it survives.
+    """
+    if isinstance(schema, dict):
+        return {k: strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
+    if isinstance(schema, list):
+        return [strip_titles(v) for v in schema]
+    return schema

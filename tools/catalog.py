@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
 from tools.actions import RUN_ACTION, SEARCH_ACTIONS
 from tools.api import ActionInfo
-from tools.base import ToolSpec
+from tools.base import ToolSpec, strip_titles
 from tools.campaigns import CREATE_CAMPAIGN, GET_CAMPAIGN_REPORT, GET_CAMPAIGNS, STOP_CAMPAIGN
 from tools.connect import CONNECT
 from tools.counts import GET_EVENT_COUNT, GET_PROFILE_COUNT
@@ -138,14 +139,7 @@ def _terms(text: str) -> list[str]:
     return [_stem(_SYNONYMS.get(w, w)) for w in words]
 
 
-def _strip_titles(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _strip_titles(v) for k, v in schema.items() if not (k == "title" and isinstance(v, str))}
-    if isinstance(schema, list):
-        return [_strip_titles(v) for v in schema]
-    return schema
-
-
+@functools.cache
 def action_info(spec: ToolSpec[Any, Any]) -> ActionInfo:
     assert spec.action_key is not None
     return ActionInfo(
@@ -153,20 +147,25 @@ def action_info(spec: ToolSpec[Any, Any]) -> ActionInfo:
         key=spec.action_key,
         name=ACTION_NAMES.get(spec.action_key, spec.title),
         description=spec.description,
-        input_schema=_strip_titles(spec.input_schema()),
+        input_schema=strip_titles(spec.input_schema()),
         read_only=spec.read_only,
     )
 
 
-def _score(spec: ToolSpec[Any, Any], terms: list[str]) -> int:
+@functools.cache
+def _fields(spec: ToolSpec[Any, Any]) -> tuple[tuple[frozenset[str], int], ...]:
+    """Each searchable field's terms with its weight, computed once per tool."""
     assert spec.action_key is not None
-    fields = (
-        (set(_terms(spec.action_key)), 4),
-        (set(_terms(ACTION_NAMES.get(spec.action_key, ""))), 3),
-        (set(_terms(spec.title)), 2),
-        (set(_terms(spec.description)), 1),
+    return (
+        (frozenset(_terms(spec.action_key)), 4),
+        (frozenset(_terms(ACTION_NAMES.get(spec.action_key, ""))), 3),
+        (frozenset(_terms(spec.title)), 2),
+        (frozenset(_terms(spec.description)), 1),
     )
-    return sum(weight for term in set(terms) for words, weight in fields if term in words)
+
+
+def _score(spec: ToolSpec[Any, Any], terms: list[str]) -> int:
+    return sum(weight for term in set(terms) for words, weight in _fields(spec) if term in words)
 
 
 def search_catalog(intent: str, limit: int) -> list[ActionInfo]:

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from tools.api import RecordKind, UploadResult
@@ -42,16 +50,13 @@ class _Record(ToolInput):
 
 
 class _Identified(_Record):
+    """One of the identity keys is required; the list validator checks that on the raw records (one pass, no
+    per-record Python call), see ``_missing_identity``."""
+
     identity: IdStr | None = Field(None, min_length=1, description="User id.")
     objectId: str | None = Field(None, min_length=1, description="CleverTap ID.")
     FBID: str | None = Field(None, description="Facebook id.")
     GPID: str | None = Field(None, description="Google id.")
-
-    @model_validator(mode="after")
-    def _has_identity(self) -> _Identified:
-        if all(getattr(self, key) is None for key in _IDENTITY_KEYS):
-            raise ValueError("needs one of identity, objectId, FBID or GPID")
-        return self
 
 
 class EventRecord(_Identified):
@@ -83,11 +88,26 @@ class TokenRecord(_Record):
     ts: EpochSeconds | None = None
 
 
-def malformed_summary(exc: ValidationError, total: int, noun: str) -> str:
+_NO_IDENTITY = "needs one of identity, objectId, FBID or GPID"
+
+
+def _missing_identity(value: Any) -> dict[int, list[str]]:
+    if not isinstance(value, list):
+        return {}
+    return {
+        i: [_NO_IDENTITY]
+        for i, r in enumerate(value)
+        if isinstance(r, dict) and all(r.get(key) is None for key in _IDENTITY_KEYS)
+    }
+
+
+def malformed_summary(
+    exc: ValidationError | None, total: int, noun: str, extra: dict[int, list[str]] | None = None
+) -> str:
     """One readable line: how many records are wrong, and the first few by 0-based index with what is wrong."""
-    bad: dict[int, list[str]] = {}
+    bad: dict[int, list[str]] = {i: list(msgs) for i, msgs in (extra or {}).items()}
     general: list[str] = []
-    for err in exc.errors(include_url=False, include_input=False):
+    for err in exc.errors(include_url=False, include_input=False) if exc is not None else ():
         loc = err.get("loc", ())
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if loc and isinstance(loc[0], int):
@@ -102,18 +122,50 @@ def malformed_summary(exc: ValidationError, total: int, noun: str) -> str:
     return f"{len(bad)} of {total} {noun} are malformed (0-based indices; nothing was sent): {shown}"
 
 
-def _validate_list(value: Any, handler: Callable[[Any], Any], noun: str) -> Any:
+def _validate_list(value: Any, handler: Callable[[Any], Any], noun: str, *, identified: bool = True) -> Any:
+    missing = _missing_identity(value) if identified else {}
+    total = len(value) if isinstance(value, list) else 0
     try:
-        return handler(value)
+        validated = handler(value)
     except ValidationError as exc:
-        total = len(value) if isinstance(value, list) else 0
         raise PydanticCustomError(
-            "malformed_records", "{summary}", {"summary": malformed_summary(exc, total, noun)}
+            "malformed_records", "{summary}", {"summary": malformed_summary(exc, total, noun, missing)}
         ) from None
+    if missing:
+        raise PydanticCustomError(
+            "malformed_records", "{summary}", {"summary": malformed_summary(None, total, noun, missing)}
+        )
+    return validated
+
+
+def wire_records(raw: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The caller's validated records as CleverTap wants them, copying only those that need a change
+    (an explicit null dropped, a numeric identity sent as a string): 100,000 records are not dumped again."""
+    out: list[Mapping[str, Any]] = []
+    for r in raw:
+        if None in r.values() or ("identity" in r and not isinstance(r["identity"], str)):
+            r = {k: (str(v) if k == "identity" else v) for k, v in r.items() if v is not None}
+        out.append(r)
+    return out
 
 
 class _UploadInput(ToolInput):
     dry_run: bool = Field(False, description="Validate without storing.")
+    _raw: list[Any] | None = PrivateAttr(None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_raw(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
+        """Keep the caller's own (now validated) record dicts, so they are sent without a model_dump per record."""
+        model = handler(data)
+        if isinstance(data, dict):
+            raw = next((v for k, v in data.items() if k in ("events", "profiles", "tokens")), None)
+            if isinstance(raw, list) and all(isinstance(r, dict) for r in raw):
+                model._raw = raw
+        return model
+
+    def records_for_wire(self, records: Sequence[_Record]) -> list[Mapping[str, Any]]:
+        return wire_records(self._raw) if self._raw is not None else [r.wire() for r in records]
 
 
 class UploadEventsInput(_UploadInput):
@@ -140,7 +192,7 @@ class UploadTokensInput(_UploadInput):
     @field_validator("tokens", mode="wrap")
     @classmethod
     def _check(cls, value: Any, handler: Callable[[Any], Any]) -> Any:
-        return _validate_list(value, handler, "tokens")
+        return _validate_list(value, handler, "tokens", identified=False)
 
 
 class Rejected(ToolOutput):
@@ -218,23 +270,25 @@ def _summarise(result: UploadResult, submitted: int, dry_run: bool, noun: str, a
 
 
 async def _upload(
-    ctx: ToolContext, records: Sequence[_Record], kind: RecordKind, dry_run: bool, noun: str, additive: bool
+    ctx: ToolContext, wire: list[Mapping[str, Any]], kind: RecordKind, dry_run: bool, noun: str, additive: bool
 ) -> UploadOutput:
-    wire = [r.wire() for r in records]
     result = await ctx.api.upload(wire, kind=kind, dry_run=dry_run, progress=ctx.progress)
     return _summarise(result, len(wire), dry_run, noun, additive)
 
 
 async def upload_events(ctx: ToolContext, args: UploadEventsInput) -> UploadOutput:
-    return await _upload(ctx, args.events, "event", args.dry_run, "events", additive=True)
+    wire = args.records_for_wire(args.events)
+    return await _upload(ctx, wire, "event", args.dry_run, "events", additive=True)
 
 
 async def upload_user_profiles(ctx: ToolContext, args: UploadProfilesInput) -> UploadOutput:
-    return await _upload(ctx, args.profiles, "profile", args.dry_run, "profiles", additive=False)
+    wire = args.records_for_wire(args.profiles)
+    return await _upload(ctx, wire, "profile", args.dry_run, "profiles", additive=False)
 
 
 async def upload_device_tokens(ctx: ToolContext, args: UploadTokensInput) -> UploadOutput:
-    return await _upload(ctx, args.tokens, "token", args.dry_run, "tokens", additive=False)
+    wire = args.records_for_wire(args.tokens)
+    return await _upload(ctx, wire, "token", args.dry_run, "tokens", additive=False)
 
 
 _RESULT = (
