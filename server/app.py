@@ -133,7 +133,7 @@ class App:
                 "description": spec.description,
                 "inputSchema": input_schema,
                 "outputSchema": output_schema,
-                "annotations": spec.annotations(),
+                "annotations": spec.annotations(self.runtime.settings.read_only),
             }
         )
 
@@ -204,10 +204,18 @@ class App:
         if spec is None:
             from tools.catalog import by_name
 
-            if by_name(name) is not None:
+            known = by_name(name)
+            if known is not None and self.runtime.settings.read_only and known.writes:
                 raise InputError(
                     f"tool {name!r} changes the account and is disabled: the server runs in read-only mode.",
                     hint="Use the read tools, or ask the operator to start the server without --read-only.",
+                )
+            if known is not None:
+                names = ", ".join(s.name for s in self.runtime.specs)
+                raise InputError(
+                    f"unknown tool {name!r} here: this server was started with --tools/--exclude-tools that leave "
+                    "it out.",
+                    hint=f"Call one of: {names}.",
                 )
             names = ", ".join(s.name for s in self.runtime.specs)
             raise InputError(f"unknown tool {name!r}.", hint=f"Call one of: {names}.")

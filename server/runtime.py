@@ -17,7 +17,7 @@ from server.config import Settings
 from server.scrub import Scrubber
 from server.state.consent import HmacConsentSigner
 from server.state.handles import MemoryHandleStore
-from tools.api import ActionInfo, ActionRun, CleverTapApi, Executor, ProgressFn
+from tools.api import ActionInfo, ActionRun, CleverTapApi, Executor, HandleStore, ProgressFn
 from tools.base import ToolContext, ToolSpec
 from tools.catalog import CATALOG, by_action, search_catalog
 from tools.errors import InputError
@@ -66,7 +66,7 @@ def select_tools(settings: Settings) -> tuple[ToolSpec[Any, Any], ...]:
         for s in CATALOG
         if (settings.tools is None or s.name in settings.tools)
         and s.name not in settings.exclude_tools
-        and not (settings.read_only and s.writes)
+        and not (settings.read_only and s.writes and not s.guarded_in_read_only)
     )
 
 
@@ -80,7 +80,7 @@ class Runtime:
                 self.scrub.add(secret.get_secret_value())
         key = settings.consent_secret.get_secret_value().encode() if settings.consent_secret else None
         self.consent = HmacConsentSigner(key)
-        self.handles = MemoryHandleStore()
+        self.handles: HandleStore = MemoryHandleStore()
         self.audit = AuditLog(settings.audit_log) if settings.audit_log else None
         self.specs = select_tools(settings)
         self._executor: Executor | None = None
@@ -165,6 +165,7 @@ class Runtime:
             budget_s=self.settings.call_budget_s,
             max_result_bytes=self.settings.max_result_bytes,
             confirm_required=self.settings.confirm != "never",
+            read_only=self.settings.read_only,
         )
 
     def spec(self, name: str) -> ToolSpec[Any, Any] | None:

@@ -518,7 +518,7 @@ async def test_search_and_run_actions(fakes: Fakes) -> None:
     found = await run(tool("clevertap_search_actions"), fakes, {"intent": "campaigns", "limit": 5})
     assert found["actions"][0]["key"] == "get-campaigns" and "clevertap_run_action" in found["next_step"]
     out = await run(tool("clevertap_run_action"), fakes, EXAMPLES["clevertap_run_action"])
-    assert out == {"action": "get-campaigns", "output": {"campaigns": []}, "action_run_id": "run-1"}
+    assert out == {"action": "get-campaigns", "ran": True, "output": {"campaigns": []}, "action_run_id": "run-1"}
     assert fakes.executor.runs[-1] == ("get-campaigns", {"from": 20261101, "to": 20261130})
 
 

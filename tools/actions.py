@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import Field
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.campaigns import CONFIRM
 from tools.errors import InputError
 from tools.exports import bound_json, json_size
 
@@ -15,6 +17,8 @@ _CONFIRM_FIRST = {
     "create-campaign": "clevertap_create_campaign",
     "delete-user-profile": "clevertap_delete_user_profile",
 }
+# Other actions whose key or name says they cannot be undone: they run only with a confirm_token.
+_IRREVERSIBLE = re.compile(r"(delete|demerge|unsubscribe|subscribe|disassociate|send|stop|create-campaign|remove)")
 
 
 class SearchActionsInput(ToolInput):
@@ -69,13 +73,30 @@ async def search_actions(ctx: ToolContext, args: SearchActionsInput) -> SearchAc
 class RunActionInput(ToolInput):
     action: str = Field(min_length=1, max_length=200, description="Action id or key.")
     input: dict[str, Any] = Field(default_factory=dict, description="Per its input_schema.")
+    confirm_token: str | None = Field(None, description=CONFIRM)
 
 
 class RunActionOutput(ToolOutput):
     action: str
+    ran: bool = True
     output: Any = None
     action_run_id: str | None = None
     note: str | None = None
+    confirm_token: str | None = None
+    expires_at: int | None = None
+    next_step: str | None = None
+
+
+def _known_read(ctx: ToolContext, action: str) -> bool:
+    """Read-only mode runs only actions known to read: catalog reads, or live actions Membrane marks as reads."""
+    from tools.catalog import by_action
+
+    spec = by_action(action)
+    if spec is not None:
+        return spec.read_only
+    finder = getattr(ctx.executor, "live_action", None)
+    info = finder(action) if finder is not None else None
+    return bool(info is not None and info.read_only)
 
 
 async def run_action(ctx: ToolContext, args: RunActionInput) -> RunActionOutput:
@@ -86,6 +107,24 @@ async def run_action(ctx: ToolContext, args: RunActionInput) -> RunActionOutput:
             f"action {action!r} is irreversible and needs the user's confirmation.",
             hint=f"Use {typed}: it previews the effect and returns a confirm_token to show the user first.",
         )
+    if ctx.read_only and not _known_read(ctx, action):
+        raise InputError(
+            f"action {action!r} is not known to only read, and the server runs in read-only mode.",
+            hint="Use clevertap_search_actions to find read actions (read_only: true), or the read tools.",
+        )
+    if ctx.confirm_required and _IRREVERSIBLE.search(action.lower()):
+        payload = {"action": action, "input": args.input}
+        if args.confirm_token is None:
+            token, expires_at = ctx.consent.issue(RUN_ACTION.name, payload)
+            return RunActionOutput(
+                action=action,
+                ran=False,
+                confirm_token=token,
+                expires_at=expires_at,
+                next_step=f"Nothing was run: {action!r} looks irreversible. Show the user the action and its input; "
+                "only if they agree, call again with the same arguments plus confirm_token.",
+            )
+        ctx.consent.verify(RUN_ACTION.name, payload, args.confirm_token)
     run = await ctx.executor.run_action(action, args.input)
     output, cut = bound_json(run.output, ctx.max_result_bytes - 500)
     note = f"Output truncated ({cut}): narrow the input (dates, batch size)." if cut else None
@@ -113,7 +152,7 @@ RUN_ACTION = ToolSpec(
     title="Run action",
     description=(
         "Run an action from clevertap_search_actions by id or key, with input per its input_schema. Creating "
-        "campaigns and deleting profiles need their own tools."
+        "campaigns and deleting profiles need their own tools; other irreversible actions return a confirm_token first."
     ),
     input_model=RunActionInput,
     output_model=RunActionOutput,
@@ -122,4 +161,5 @@ RUN_ACTION = ToolSpec(
     destructive=True,
     idempotent=False,
     open_world=True,
+    guarded_in_read_only=True,
 )

@@ -70,6 +70,7 @@ class ToolContext:
     budget_s: float = 60.0
     max_result_bytes: int = 60_000
     confirm_required: bool = True
+    read_only: bool = False
 
     async def report(self, done: float, total: float | None = None, message: str | None = None) -> None:
         if self.progress is not None:
@@ -95,6 +96,9 @@ class ToolSpec(Generic[InT, OutT]):
     idempotent: bool
     open_world: bool
     action_key: str | None = None
+    # Stays available in read-only mode because the implementation itself refuses anything that writes
+    # (the raw proxy allows only read endpoints; run_action only actions known to read).
+    guarded_in_read_only: bool = False
 
     @property
     def writes(self) -> bool:
@@ -106,12 +110,14 @@ class ToolSpec(Generic[InT, OutT]):
     def output_schema(self) -> dict[str, Any]:
         return self.output_model.model_json_schema()
 
-    def annotations(self) -> dict[str, Any]:
+    def annotations(self, read_only_mode: bool = False) -> dict[str, Any]:
+        """The hints as the server runs: in read-only mode a guarded tool cannot change anything, and says so."""
+        confined = read_only_mode and self.guarded_in_read_only
         return {
             "title": self.title,
-            "readOnlyHint": self.read_only,
-            "destructiveHint": self.destructive,
-            "idempotentHint": self.idempotent,
+            "readOnlyHint": self.read_only or confined,
+            "destructiveHint": self.destructive and not confined,
+            "idempotentHint": self.idempotent or confined,
             "openWorldHint": self.open_world,
         }
 

@@ -21,6 +21,28 @@ _VERSIONED = re.compile(r"^/[12]/")
 # Irreversible endpoints, matched on the decoded, lower-cased path after the version segment.
 _IRREVERSIBLE_PREFIXES = ("send/", "delete", "demerge/", "subscribe", "disassociate", "targets/stop.json")
 _CREATE = "targets/create.json"
+# Read-only mode: the endpoints that only read, decided by path (CleverTap reads with POST, so methods say nothing).
+READ_ONLY_PATHS = frozenset(
+    {
+        "counts/events.json",
+        "counts/profiles.json",
+        "counts/trends.json",
+        "counts/top.json",
+        "events.json",
+        "profiles.json",
+        "profile.json",
+        "now.json",
+        "targets/list.json",
+        "targets/result.json",
+        "message/report.json",
+    }
+)
+
+
+def reads_only(path: str) -> bool:
+    """True when ``path`` is on the read-only allow-list (version 1 API, decoded, case-insensitive)."""
+    decoded = _decoded(path).lower()
+    return decoded.startswith("/1/") and decoded[3:] in READ_ONLY_PATHS
 
 
 def _decoded(path: str) -> str:
@@ -126,6 +148,11 @@ async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
             f"body is {size} bytes; the limit is {MAX_BODY_BYTES}.",
             hint="Split it into several calls, or use the typed upload tools for records.",
         )
+    if ctx.read_only and not reads_only(args.path):
+        raise InputError(
+            f"{args.path} is not a read endpoint and the server runs in read-only mode.",
+            hint="Read-only mode allows: " + ", ".join(f"/1/{p}" for p in sorted(READ_ONLY_PATHS)) + ".",
+        )
     _check_upload(args.path, args.body)
     query = dict(args.query or {})
     why = irreversible(args.path, args.body)
@@ -173,4 +200,5 @@ REQUEST = ToolSpec(
     destructive=True,
     idempotent=False,
     open_world=True,
+    guarded_in_read_only=True,
 )

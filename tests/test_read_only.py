@@ -1,0 +1,157 @@
+"""Read-only mode beats every other setting: no tool, proxy path or action can change the account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import day, err, make_runtime, mcp_client, ok
+from tools.proxy import READ_ONLY_PATHS
+
+pytestmark = pytest.mark.anyio
+
+READ_TOOLS = {
+    "clevertap_connect",
+    "clevertap_real_time_user_count",
+    "clevertap_get_event_count",
+    "clevertap_get_profile_count",
+    "clevertap_get_events",
+    "clevertap_get_events_by_cursor",
+    "clevertap_get_user_profiles",
+    "clevertap_get_user_profiles_by_cursor",
+    "clevertap_get_campaigns",
+    "clevertap_get_campaign_report",
+    "clevertap_search_actions",
+}
+GUARDED = {"clevertap_request", "clevertap_run_action"}
+
+
+def read_only_runtime(**overrides: Any) -> Any:
+    # Every other setting that could widen access, and read-only still wins.
+    env = {
+        "CLEVERTAP_MCP_CONFIRM": "never",
+        "CLEVERTAP_MCP_TOOLS": ",".join(
+            sorted(
+                READ_TOOLS
+                | GUARDED
+                | {"clevertap_upload_events", "clevertap_create_campaign", "clevertap_delete_user_profile"}
+            )
+        ),
+    }
+    return make_runtime(env, read_only=True, **overrides)
+
+
+async def test_lists_reads_and_guarded_tools_only_all_marked_read_only() -> None:
+    async with mcp_client(read_only_runtime()) as client:
+        tools = (await client.list_tools()).tools
+    assert {t.name for t in tools} == READ_TOOLS | GUARDED
+    for tool in tools:
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is True, tool.name
+        assert tool.annotations.destructive_hint is False, tool.name
+
+
+@pytest.mark.parametrize(
+    "tool,args",
+    [
+        ("clevertap_upload_events", {"events": [{"identity": "a", "evtName": "X", "evtData": {}}]}),
+        ("clevertap_upload_user_profiles", {"profiles": [{"identity": "a", "profileData": {}}]}),
+        ("clevertap_create_campaign", {"name": "x"}),
+        ("clevertap_stop_campaign", {"id": 1}),
+        ("clevertap_delete_user_profile", {"identity": "user-00001"}),
+    ],
+)
+async def test_write_tools_are_refused(tool: str, args: dict[str, Any]) -> None:
+    async with mcp_client(read_only_runtime()) as client:
+        assert "read-only" in err(await client.call_tool(tool, args))
+
+
+WRITE_REQUESTS = [
+    ("POST", "/1/upload", {"d": [{"identity": "a", "type": "event", "evtName": "X", "evtData": {}}]}),
+    ("POST", "/1/targets/create.json", {"name": "x", "estimate_only": False}),
+    ("POST", "/1/targets/stop.json", {"id": 1}),
+    ("POST", "/1/delete/profiles.json", {"identity": "user-00001"}),
+    ("POST", "/1/demerge/profiles.json", {"identities": ["user-00001"]}),
+    ("POST", "/1/subscribe", {"d": []}),
+    ("POST", "/1/disassociate", {"d": []}),
+    ("POST", "/1/send/push.json", {"to": {"Identity": ["user-00001"]}, "content": {"body": "hi"}}),
+    ("GET", "/1/%75pload", None),  # percent-encoded 'upload'
+    ("GET", "/1/PROFILE.json/../upload", None),
+]
+
+
+@pytest.mark.parametrize("method,path,body", WRITE_REQUESTS)
+async def test_proxy_allows_only_read_paths(method: str, path: str, body: Any) -> None:
+    async with mcp_client(read_only_runtime()) as client:
+        message = err(await client.call_tool("clevertap_request", {"method": method, "path": path, "body": body}))
+    assert "Input error" in message
+
+
+async def test_proxy_read_paths_work_whatever_the_method() -> None:
+    assert "profile.json" in READ_ONLY_PATHS
+    async with mcp_client(read_only_runtime()) as client:
+        count = ok(
+            await client.call_tool(
+                "clevertap_request",
+                {
+                    "method": "POST",
+                    "path": "/1/counts/events.json",
+                    "body": {"event_name": "Charged", "from": day(-7), "to": day(-1)},
+                },
+            )
+        )
+        profile = ok(
+            await client.call_tool(
+                "clevertap_request", {"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00001"}}
+            )
+        )
+    assert count["status"] == 200 and count["body"]["status"] in ("success", "partial")
+    assert profile["body"]["status"] == "success"
+
+
+async def test_run_action_runs_only_known_reads() -> None:
+    async with mcp_client(read_only_runtime()) as client:
+        ran = ok(
+            await client.call_tool(
+                "clevertap_run_action",
+                {"action": "get-event-count", "input": {"event_name": "Charged", "from": day(-7), "to": day(-1)}},
+            )
+        )
+        assert ran["output"]["done"] is True
+        for action in ("upload-events", "stop-campaign", "create-campaign", "delete-user-profile", "some-new-action"):
+            message = err(await client.call_tool("clevertap_run_action", {"action": action, "input": {}}))
+            assert "read-only" in message, action
+        found = ok(await client.call_tool("clevertap_search_actions", {"intent": "upload events", "limit": 20}))
+    assert found["actions"] and all(a["read_only"] for a in found["actions"])
+
+
+async def test_irreversible_actions_need_a_token_outside_read_only() -> None:
+    async with mcp_client(make_runtime()) as client:
+        preview = ok(await client.call_tool("clevertap_run_action", {"action": "stop-campaign", "input": {"id": 1}}))
+        assert preview["ran"] is False and preview["confirm_token"]
+        wrong = err(
+            await client.call_tool(
+                "clevertap_run_action",
+                {"action": "stop-campaign", "input": {"id": 2}, "confirm_token": preview["confirm_token"]},
+            )
+        )
+    assert "payload changed" in wrong
+
+
+async def test_unknown_tool_names_in_selection_are_a_startup_error() -> None:
+    with pytest.raises(ValueError, match="Valid names"):
+        make_runtime({"CLEVERTAP_MCP_TOOLS": "clevertap_get_events,clevertap_nope"})
+
+
+async def test_exclusion_beats_inclusion() -> None:
+    env = {
+        "CLEVERTAP_MCP_TOOLS": "clevertap_get_events,clevertap_get_event_count",
+        "CLEVERTAP_MCP_EXCLUDE_TOOLS": "clevertap_get_events",
+    }
+    async with mcp_client(make_runtime(env)) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        assert names == ["clevertap_get_event_count"]
+        assert "unknown tool" in err(
+            await client.call_tool("clevertap_get_events", {"event_name": "Charged", "from": day(-1), "to": day(0)})
+        )
