@@ -32,7 +32,7 @@ def catalog_document(runtime: Runtime) -> dict[str, Any]:
                 "name": spec.name,
                 "action_key": spec.action_key,
                 "title": spec.title,
-                "read_only": spec.read_only,
+                "read_only": spec.annotations(runtime.settings.read_only)["readOnlyHint"],
                 "description": spec.description,
             }
             for spec in runtime.specs
