@@ -233,15 +233,57 @@ class App:
             if live is not None:
                 structured = await self._run_live(spec, live.input_schema or {}, args)
             else:
-                parsed = parse_input(spec, args)
-                output = await spec.impl(self.runtime.context(progress), parsed)
+                context = self.runtime.context(progress)
+                output = await spec.impl(context, parse_input(spec, args))
                 structured = output.model_dump(mode="json", by_alias=True, exclude_none=True)
+                token = structured.get("confirm_token")
+                if isinstance(token, str) and "confirm_token" in spec.input_model.model_fields:
+                    decision = await self._ask_user(ctx, spec, args, structured)
+                    if decision is True:
+                        output = await spec.impl(context, parse_input(spec, {**args, "confirm_token": token}))
+                        structured = output.model_dump(mode="json", by_alias=True, exclude_none=True)
+                        structured["confirmed_by"] = "the user, asked directly by the client"
+                    elif decision is False:
+                        for key in ("confirm_token", "expires_at"):
+                            structured.pop(key, None)
+                        structured["next_step"] = (
+                            "The user declined when asked: nothing was done. Do not try again unless the user asks."
+                        )
         if scope.cancelled_caught:
             raise ToolFailure(
                 f"{name} did not finish within {limit:.0f} seconds and was stopped.",
                 hint="Narrow the request (smaller date range or batch) and call again; reads are safe to repeat.",
             )
         return structured
+
+    async def _ask_user(
+        self, ctx: ServerRequestContext[Any], spec: ToolSpec[Any, Any], args: Mapping[str, Any], preview: dict[str, Any]
+    ) -> bool | None:
+        """Ask the user to confirm an irreversible call through elicitation: True (go), False (declined), or None when
+        the client cannot be asked, in which case the confirm_token flow stands."""
+        capabilities = getattr(ctx.session, "client_capabilities", None)
+        if capabilities is None or capabilities.elicitation is None:
+            return None
+        shown_args = {k: v for k, v in args.items() if k != "confirm_token"}
+        shown_preview = {k: v for k, v in preview.items() if k not in ("confirm_token", "expires_at", "next_step")}
+        message = (
+            f"{spec.title}: this cannot be undone.\n"
+            f"Request: {json.dumps(shown_args, ensure_ascii=False, default=str)[:800]}\n"
+            f"Preview: {json.dumps(shown_preview, ensure_ascii=False, default=str)[:800]}\n"
+            "Go ahead?"
+        )
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {"confirm": {"type": "boolean", "title": "Go ahead", "description": "Yes to do it now."}},
+            "required": ["confirm"],
+        }
+        try:
+            answer = await ctx.session.elicit_form(self.runtime.scrub(message), schema)
+        except Exception:
+            log.debug("elicitation unavailable; the confirm_token flow stands", exc_info=True)
+            return None
+        # Consent fails closed: only an explicit yes goes ahead; decline, cancel and "no" all stop here.
+        return answer.action == "accept" and (answer.content or {}).get("confirm") is True
 
     async def _run_live(
         self, spec: ToolSpec[Any, Any], schema: Mapping[str, Any], args: dict[str, Any]
