@@ -122,10 +122,18 @@ class App:
                     "description": "Token from the preview call; omit it to get a preview first.",
                 }
                 input_schema = {**input_schema, "properties": props}
-            output_schema = _LIVE_OUTPUT_SCHEMA
         else:
             input_schema = strip_titles(spec.input_model.model_json_schema(by_alias=True))
-            output_schema = strip_titles(spec.output_model.model_json_schema(by_alias=True, mode="serialization"))
+        output_schema = strip_titles(spec.output_model.model_json_schema(by_alias=True, mode="serialization"))
+        if spec.action_key is not None and self.runtime.backend == "membrane":
+            # Clients keep the outputSchema of the first tools/list they made; once the connection is READY the
+            # Membrane action's result replaces the bundled one, so both shapes are published in every state.
+            defs = output_schema.pop("$defs", None)
+            output_schema = {
+                "type": "object",
+                "anyOf": [output_schema, _LIVE_OUTPUT_SCHEMA],
+                **({"$defs": defs} if defs else {}),
+            }
         return types.Tool.model_validate(
             {
                 "name": spec.name,
@@ -297,7 +305,12 @@ class App:
             detail = "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:8])
             raise InputError(
                 f"invalid arguments for {spec.name}: {detail}",
-                hint="This tool uses the input schema Membrane publishes for the action; see its inputSchema.",
+                hint=(
+                    f"Since the connection became READY this tool takes Membrane's input schema for {spec.action_key} "
+                    f"(properties: {', '.join(sorted(schema.get('properties') or {})) or 'none'}; required: "
+                    f"{', '.join(schema.get('required') or []) or 'none'}); "
+                    "list the tools again to see its inputSchema."
+                ),
             )
         if spec.name in _CONSENT_TOOLS and self.runtime.settings.confirm != "never":
             if token is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from typing import Literal
 
@@ -62,6 +63,9 @@ class Settings(BaseModel):
             return "membrane"
         if self.has_clevertap_credentials:
             return "clevertap"
+        if shutil.which("membrane") is not None:
+            # A logged-in Membrane CLI is a credential too: the executor asks it for one.
+            return "membrane"
         return "unconfigured"
 
 

@@ -12,15 +12,17 @@ import contextlib
 import json
 import logging
 import os
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import anyio
 import httpx
 
+from server.clevertap.client import remaining_budget
 from server.membrane.auth import TokenSource, token_source_from_env
 from server.membrane.client import CONNECT_HINT, DEFAULT_API_URL, ApiResponse, MembraneClient
 from server.membrane.state import ConnectionStateStore, default_state_dir
@@ -69,6 +71,36 @@ _ROUTE_UNKNOWN_RE = re.compile(
 )
 
 ToolsChangedListener = Callable[[], Awaitable[None]]
+_T = TypeVar("_T")
+READ_ATTEMPTS = 3
+MAX_RETRY_WAIT_S = 30.0
+_MAYBE_RAN_HINT = (
+    "It was sent once and not repeated: the action may or may not have run. Check its effect (or the action run log "
+    "in Membrane) before running it again: running it again may apply it twice."
+)
+
+
+def _read_only_action(key_or_id: str) -> bool:
+    """Whether the bundled catalog knows ``key_or_id`` as a read (only those are retried)."""
+    from tools.catalog import by_action
+
+    spec = by_action(key_or_id)
+    return spec is not None and spec.read_only
+
+
+def _maybe_ran(exc: MembraneError) -> MembraneError:
+    """A write action's error when its answer was lost or unusable: it may or may not have run."""
+    if exc.details.get("type") == "action_run" or not (exc.status is None or exc.status >= 500 or exc.retryable):
+        return exc
+    if exc.status == 429:
+        return exc  # refused, so nothing ran
+    return MembraneError(
+        f"{exc.message} The action changes the account, so it was not repeated; it may or may not have run.",
+        status=exc.status,
+        code=exc.code,
+        hint=_MAYBE_RAN_HINT,
+        details={**exc.details, "uncertain": True},
+    )
 
 
 class _Unconfigured:
@@ -180,8 +212,13 @@ class MembraneExecutor:
         http: httpx.AsyncClient | None = None,
         timeout_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        call_budget_s: float | None = None,
+        retry_backoff_s: float = 0.5,
     ) -> None:
         self._client = MembraneClient(auth, api_url=api_url, http=http, timeout_s=timeout_s)
+        # Action runs and searches end inside the call's budget (``call_deadline``, else this one).
+        self.call_budget_s = call_budget_s
+        self.retry_backoff_s = retry_backoff_s
         self._pinned_id = connection_id.strip() if connection_id and connection_id.strip() else None
         self._state = state if state is not None else ConnectionStateStore()
         self._clock = clock
@@ -388,6 +425,12 @@ class MembraneExecutor:
             self._ready_id = None
         await self._notify_if_changed()
 
+    async def _not_ready(self) -> None:
+        """The connection can no longer be used: the popular tools fall back to their bundled schemas until the
+        next READY, so the server must hear that its tool list changed (else list and calls disagree)."""
+        self._ready_id = None
+        await self._notify_if_changed()
+
     async def _refresh_live_actions(self, connection_id: str) -> None:
         actions: dict[str, ActionInfo] = {}
         cursor: str | None = None
@@ -519,7 +562,7 @@ class MembraneExecutor:
         """
         err_type = exc.details.get("type")
         if err_type == "connection":
-            self._ready_id = None
+            await self._not_ready()
             return exc
         if exc.status not in (400, 404, 409, 422) or err_type not in (None, "bad_request"):
             return exc
@@ -528,7 +571,7 @@ class MembraneExecutor:
         except MembraneError as lookup:
             if lookup.status != 404:
                 return exc
-            self._ready_id = None
+            await self._not_ready()
             if not self._pinned_id:
                 self._state.forget(self._client.api_url, self._client.auth.identity())
             return MembraneError(
@@ -540,7 +583,7 @@ class MembraneExecutor:
             )
         state = connection_state(conn)
         if state != READY:
-            self._ready_id = None
+            await self._not_ready()
             return MembraneError(
                 f"The CleverTap connection {connection_id} in Membrane is not ready (state {state}).",
                 status=exc.status,
@@ -583,8 +626,68 @@ class MembraneExecutor:
             raise await self._failed(exc, connection_id) from None
         return _unwrap(response)
 
+    def _budget(self) -> float | None:
+        left = remaining_budget()
+        if self.call_budget_s is not None:
+            left = self.call_budget_s if left is None else min(left, self.call_budget_s)
+        return left
+
+    async def _bounded(self, call: Callable[[], Awaitable[_T]], what: str) -> _T:
+        """``call()`` inside the remaining budget; MembraneError (retryable, no status) when it runs out."""
+        budget = self._budget()
+        if budget is None:
+            return await call()
+        with anyio.move_on_after(budget):
+            return await call()
+        raise MembraneError(
+            f"Membrane did not answer within this call's time budget ({budget:.0f} s) while {what}.",
+            retryable=True,
+            hint="Membrane or CleverTap is slow right now: try again in a moment (reads are safe to repeat).",
+            details={"budget_exhausted": True},
+        )
+
+    async def _retrying(self, call: Callable[[], Awaitable[_T]], *, read: bool) -> _T:
+        """Reads are retried on retryable errors (jittered backoff honouring Retry-After, inside the budget)."""
+        attempt = 0
+        started = time.monotonic()
+        budget = self._budget()
+        while True:
+            attempt += 1
+            try:
+                return await call()
+            except MembraneError as exc:
+                if not read or not exc.retryable or attempt >= READ_ATTEMPTS or exc.details.get("budget_exhausted"):
+                    raise
+                base = self.retry_backoff_s * (2 ** (attempt - 1))
+                wait = base / 2 + random.uniform(0, base / 2)
+                retry_after = exc.details.get("retry_after")
+                if isinstance(retry_after, (int, float)):
+                    if retry_after > MAX_RETRY_WAIT_S:
+                        raise
+                    wait = max(wait, float(retry_after))
+                if budget is not None and time.monotonic() - started + wait >= budget:
+                    raise
+                log.info("retrying a Membrane read in %.1f s after: %s", wait, exc.message)
+                await anyio.sleep(wait)
+
     async def run_action(self, key_or_id: str, input: Mapping[str, Any]) -> ActionRun:
-        """``POST /act``; where that route is unknown, ``POST /actions/{key}/run`` (remembered for next time)."""
+        """``POST /act``; where that route is unknown, ``POST /actions/{key}/run`` (remembered for next time).
+
+        Actions the catalog knows as reads are retried on transient failures; any other action is sent once, and a
+        lost or unusable answer says it may or may not have run.
+        """
+        read = _read_only_action(key_or_id)
+        what = f"running the Membrane action {key_or_id}"
+
+        async def once() -> ActionRun:
+            return await self._bounded(lambda: self._run_action_once(key_or_id, input), what)
+
+        try:
+            return await self._retrying(once, read=read)
+        except MembraneError as exc:
+            raise exc if read else _maybe_ran(exc) from None
+
+    async def _run_action_once(self, key_or_id: str, input: Mapping[str, Any]) -> ActionRun:
         connection_id = await self.ensure_ready()
         what = f"running the Membrane action {key_or_id}"
         selector = "id" if _OBJECT_ID_RE.fullmatch(key_or_id) else "key"
@@ -598,7 +701,7 @@ class MembraneExecutor:
                     json={selector: key_or_id, "connectionId": connection_id, "input": dict(input)},
                     timeout_s=ACTION_TIMEOUT_S,
                 )
-                return self._action_run(response.body)
+                return self._action_run(response.body, what)
             except MembraneError as exc:
                 if not self._act_refused(exc):
                     raise await self._failed(exc, connection_id, missing=f"action {key_or_id!r}") from None
@@ -617,7 +720,7 @@ class MembraneExecutor:
         if act_refused:
             log.info("Membrane has no POST /act here; using POST /actions/{key}/run from now on")
             self._act_unavailable = True
-        return self._action_run(response.body)
+        return self._action_run(response.body, what)
 
     @staticmethod
     def _act_refused(exc: MembraneError) -> bool:
@@ -628,7 +731,13 @@ class MembraneExecutor:
         return exc.status == 400 and bool(_ROUTE_UNKNOWN_RE.search(exc.message))
 
     @staticmethod
-    def _action_run(body: Any) -> ActionRun:
+    def _action_run(body: Any, what: str) -> ActionRun:
+        if isinstance(body, str):
+            raise MembraneError(
+                f"Membrane sent an unreadable answer (not JSON, possibly cut short) while {what}: {body[:120]!r}",
+                retryable=True,
+                hint="try again in a moment",
+            )
         if not isinstance(body, dict):
             return ActionRun(output=body)
         run_id = body.get("actionRunId")
@@ -638,15 +747,29 @@ class MembraneExecutor:
         """``GET /actions?connectionId=&intent=&limit=`` (intent capped at 200 characters, limit at 1..100)."""
         connection_id = await self.ensure_ready()
         limit = max(1, min(int(limit), 100))
-        try:
-            response = await self._client.call(
-                "GET",
-                "/actions",
-                what="searching the CleverTap connection's actions",
-                params={"connectionId": connection_id, "intent": intent.strip()[:200], "limit": limit},
+        what = "searching the CleverTap connection's actions"
+
+        async def once() -> ApiResponse:
+            return await self._bounded(
+                lambda: self._client.call(
+                    "GET",
+                    "/actions",
+                    what=what,
+                    params={"connectionId": connection_id, "intent": intent.strip()[:200], "limit": limit},
+                ),
+                what,
             )
+
+        try:
+            response = await once()
         except MembraneError as exc:
             raise await self._failed(exc, connection_id) from None
+        if not isinstance(response.body, (dict, list)):
+            raise MembraneError(
+                f"Membrane sent an unreadable answer (not JSON, possibly cut short) while {what}.",
+                retryable=True,
+                hint="try again in a moment",
+            )
         found = (_action_info(item) for item in _items(response.body))
         return [info for info in found if info is not None][:limit]
 
