@@ -13,6 +13,7 @@ import anyio
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
 
+from server.clevertap.client import call_deadline
 from server.privacy import redact
 from server.runtime import Runtime, parse_input
 from tools.base import ToolSpec, strip_titles
@@ -236,7 +237,8 @@ class App:
                 log.debug("progress notification failed", exc_info=True)
 
         limit = self.runtime.settings.call_budget_s + 15
-        with anyio.move_on_after(limit) as scope:
+        # One budget covers the whole call, however many requests the tool makes.
+        with anyio.move_on_after(limit) as scope, call_deadline(self.runtime.settings.call_budget_s):
             live = self.runtime.live_action(spec)
             if live is not None:
                 structured = await self._run_live(spec, live.input_schema or {}, args)

@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve_p.add_argument("--port", type=int, default=8765)
     serve_p.add_argument("--account-id", default="DEMO-SANDBOX")
     serve_p.add_argument("--passcode", default="sandbox")
+    serve_p.add_argument(
+        "--admin",
+        action="store_true",
+        help="enable POST /__sandbox/config (fault injection, knobs) and GET /__sandbox/stats; for tests only",
+    )
     return parser
 
 
@@ -114,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "sandbox":
         from server.sandbox import SandboxConfig, serve
 
-        serve(host=ns.host, port=ns.port, config=SandboxConfig(account_id=ns.account_id, passcode=ns.passcode))
+        config = SandboxConfig(account_id=ns.account_id, passcode=ns.passcode)
+        serve(host=ns.host, port=ns.port, config=config, admin=ns.admin)
         return 0
 
     backend = "sandbox" if ns.sandbox else ns.backend

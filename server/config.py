@@ -41,6 +41,9 @@ class Settings(BaseModel):
     # HMAC key for confirmation tokens; replicas that share it accept each other's tokens.
     consent_secret: SecretStr | None = None
     call_budget_s: float = Field(120.0, gt=0)
+    http_timeout_s: float = Field(60.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    retry_backoff_s: float = Field(0.5, ge=0)
     max_result_bytes: int = Field(60_000, ge=4_000)
 
     @property
@@ -110,12 +113,18 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     data["exclude_tools"] = _names(_env(env, "CLEVERTAP_MCP_EXCLUDE_TOOLS")) or ()
     data["redact_pii"] = (_env(env, "CLEVERTAP_MCP_REDACT_PII") or "").lower() in _TRUE
     data["audit_log"] = _env(env, "CLEVERTAP_MCP_AUDIT_LOG")
-    budget = _env(env, "CLEVERTAP_MCP_CALL_BUDGET")
-    if budget:
-        data["call_budget_s"] = budget
-    for key, value in overrides.items():
-        if value is not None:
-            data[key] = value
+    for field, name in (
+        ("call_budget_s", "CLEVERTAP_MCP_CALL_BUDGET"),
+        ("http_timeout_s", "CLEVERTAP_MCP_TIMEOUT"),
+        ("connect_timeout_s", "CLEVERTAP_MCP_CONNECT_TIMEOUT"),
+        ("retry_backoff_s", "CLEVERTAP_MCP_RETRY_BACKOFF"),
+    ):
+        number = _env(env, name)
+        if number is not None:
+            data[field] = number
+    for key, override in overrides.items():
+        if override is not None:
+            data[key] = override
     region = data.get("clevertap_region")
     if region is not None and region not in REGIONS:
         raise ValueError(f"CLEVERTAP_REGION={region!r} is not a CleverTap region; use one of {', '.join(REGIONS)}")

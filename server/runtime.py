@@ -101,7 +101,12 @@ class Runtime:
 
             # The embedded emulator answers polls at once; real CleverTap needs time between polls.
             interval = 0.05 if self.backend == "sandbox" else 1.0
-            self._api = CleverTapClient(self.executor, poll_interval_s=interval)
+            self._api = CleverTapClient(
+                self.executor,
+                poll_interval_s=interval,
+                backoff_base_s=self.settings.retry_backoff_s,
+                call_budget_s=self.settings.call_budget_s,
+            )
         return self._api
 
     def _build_executor(self) -> Executor:
@@ -134,12 +139,16 @@ class Runtime:
                 name="clevertap",
                 region=s.clevertap_region or ("custom" if s.clevertap_api_base_url else "eu1"),
                 local_actions=self,
+                connect_timeout_s=s.connect_timeout_s,
+                read_timeout_s=s.http_timeout_s,
             )
         if self.backend == "membrane":
             from server.executors.membrane import MembraneExecutor
 
             executor = MembraneExecutor.from_settings(s, scrubber=self.scrub)
             executor.set_tools_changed_listener(self._on_tools_changed)
+            executor.call_budget_s = s.call_budget_s
+            executor.retry_backoff_s = s.retry_backoff_s
             return executor
         from server.executors.http import UnconfiguredExecutor
 

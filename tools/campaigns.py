@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
 from tools.counts import FROM, TO, Day
@@ -43,8 +43,21 @@ class CampaignsOutput(ToolOutput):
     next_step: str | None = None
 
 
+MAX_CAMPAIGN_ID = 2**63 - 1
+
+
+def _campaign_id(value: int) -> int:
+    # Campaign ids are 64-bit integers upstream; a larger one can name no campaign (and made the emulator's SQLite
+    # overflow into HTTP 500s that the client retried). Checked here rather than as a schema "maximum".
+    if value > MAX_CAMPAIGN_ID:
+        raise ValueError("no campaign has an id this large: use an id from clevertap_get_campaigns")
+    return value
+
+
 class CampaignIdInput(ToolInput):
-    id: int = Field(gt=0, description="Campaign id, from clevertap_get_campaigns.")
+    id: Annotated[int, AfterValidator(_campaign_id)] = Field(
+        gt=0, description="Campaign id, from clevertap_get_campaigns."
+    )
 
 
 class ReportOutput(ToolOutput):

@@ -25,7 +25,8 @@ class ConnectOutput(ToolOutput):
 
 
 async def connect(ctx: ToolContext, args: ConnectInput) -> ConnectOutput:
-    result = await ctx.executor.connect(args.wait_seconds, ctx.progress)
+    # The wait never outlasts the call's time budget (the server stops the call soon after it).
+    result = await ctx.executor.connect(min(args.wait_seconds, ctx.budget_s), ctx.progress)
     return ConnectOutput(
         backend=result.backend,
         state=result.state,

@@ -7,11 +7,13 @@ import re
 from typing import Any, Literal
 from urllib.parse import unquote
 
+import anyio
 from pydantic import Field, field_validator
 
+from tools.api import RawResponse
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
 from tools.campaigns import CONFIRM
-from tools.errors import CleverTapCredentialsError, InputError
+from tools.errors import CleverTapCredentialsError, CleverTapError, InputError, UpstreamError
 from tools.exports import bound_json
 
 MAX_BODY_BYTES = 5_000_000
@@ -138,6 +140,36 @@ def _check_upload(path: str, body: Any) -> None:
         )
 
 
+_MAYBE_APPLIED = (
+    "If this call changes data (upload, campaign, delete...), it was sent once and may or may not have been "
+    "applied: check before repeating it."
+)
+
+
+async def _send(ctx: ToolContext, args: RequestInput, query: dict[str, Any]) -> RawResponse:
+    """One request, inside the call's time budget; a lost answer to a non-GET says it may have been applied."""
+    where = f"{args.method} {args.path}"
+    try:
+        with anyio.move_on_after(ctx.budget_s):
+            return await ctx.executor.request(args.method, args.path, query or None, args.body)
+    except UpstreamError as exc:
+        if not exc.retryable or args.method == "GET":
+            raise
+        raise type(exc)(
+            f"{exc.message} ({where})",
+            status=exc.status,
+            code=exc.code,
+            retryable=False,
+            hint=_MAYBE_APPLIED,
+            details={**exc.details, "uncertain": True},
+        ) from None
+    raise CleverTapError(
+        f"no answer within this call's time budget of {ctx.budget_s:g} s ({where})",
+        hint="CleverTap is slow right now: try again in a moment. " + (_MAYBE_APPLIED if args.method != "GET" else ""),
+        details={"budget_exhausted": True},
+    )
+
+
 async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
     try:
         size = len(json.dumps(args.body, ensure_ascii=False, separators=(",", ":")).encode())
@@ -168,7 +200,7 @@ async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
                 "what it will do; only if they agree, call again with the same arguments plus confirm_token.",
             )
         ctx.consent.verify(REQUEST.name, payload, args.confirm_token)
-    answer = await ctx.executor.request(args.method, args.path, query or None, args.body)
+    answer = await _send(ctx, args, query)
     if answer.status == 401:
         text = answer.body.get("error") if isinstance(answer.body, dict) else None
         raise CleverTapCredentialsError(

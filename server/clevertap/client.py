@@ -2,7 +2,10 @@
 
 Quirks handled (see the API reference, §1, §2.5, §3, §5, §11):
 * the envelope: ``status: "fail"`` inside HTTP 200; 401 with a JSON body; ``error`` holding a JSON array in a string;
-* retries: reads only, on 429/5xx/network errors, jittered exponential backoff honouring ``Retry-After``; writes never;
+* retries: reads only, on 429/5xx/network errors, jittered exponential backoff honouring ``Retry-After``; writes never
+  (a write that got no usable answer is reported as "may or may not have been applied");
+* a total time budget per tool call (``call_deadline``, else ``call_budget_s`` per client method): every attempt, wait
+  and upload batch ends inside it, and what did not finish is reported (count ``req_id``, upload ``unsent``);
 * concurrency caps per account: 15 for ``/1/upload``, 3 for everything else;
 * counts answering ``partial`` + ``req_id`` (int or str, sent back unchanged), polled inside a time budget;
 * export cursors that come back already %-encoded (sent verbatim), ``cursor`` vs ``next_cursor``, missing ``records``,
@@ -19,9 +22,11 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 
@@ -71,6 +76,7 @@ _WRITE_PREFIXES = (
     "/1/update/",
     "/1/upload_custom_list_segment_completed",
 )
+_CURSOR_SAFE = "%+/=:@!$'()*,;?~-._"
 _SKIPPED_RE = re.compile(r"Skipped record number\s*:\s*(\d+)", re.IGNORECASE)
 _SKIPPED_SUFFIX_RE = re.compile(r"\.?\s*Skipped record number\s*:\s*\d+\s*\.?\s*$", re.IGNORECASE)
 _IDENTITY_KEYS = ("identity", "objectId", "FBID", "GPID")
@@ -89,9 +95,41 @@ _CODE_HINTS: dict[int, str] = {
 }
 
 
+_CALL_DEADLINE: ContextVar[float | None] = ContextVar("clevertap_call_deadline", default=None)
+
+
+@contextlib.contextmanager
+def call_deadline(budget_s: float) -> Iterator[float]:
+    """Bound every CleverTap call made inside (by this task and the tasks it starts) by one total budget.
+
+    The deadline is on ``time.monotonic()``; a nested budget can only shorten it. Yields the deadline.
+    """
+    deadline = time.monotonic() + max(0.0, budget_s)
+    current = _CALL_DEADLINE.get()
+    if current is not None:
+        deadline = min(deadline, current)
+    token = _CALL_DEADLINE.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _CALL_DEADLINE.reset(token)
+
+
+def remaining_budget() -> float | None:
+    """Seconds left in the current ``call_deadline`` (None outside one; never negative)."""
+    deadline = _CALL_DEADLINE.get()
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
 def path_only(path: str) -> str:
     """``path`` without its ``?query``."""
     return path.split("?", 1)[0]
+
+
+def cursor_param(cursor: str) -> str:
+    """The cursor as one query value: CleverTap's own %-escapes are kept verbatim, while '&', '#', spaces and control
+    characters (a caller may paste any text as a cursor) are escaped, so a cursor cannot add parameters or headers."""
+    return quote(cursor, safe=_CURSOR_SAFE)
 
 
 def is_write(method: str, path: str) -> bool:
@@ -287,6 +325,7 @@ def _identity_of(record: Any) -> tuple[Any, ...] | None:
 class _BatchOutcome:
     start: int
     size: int
+    sent: bool = False
     processed: int = 0
     unprocessed: list[UnprocessedRecord] = field(default_factory=list)
     unsent_reason: str | None = None
@@ -308,6 +347,7 @@ class CleverTapClient:
         max_attempts: int = MAX_ATTEMPTS,
         backoff_base_s: float = 0.5,
         poll_grace_s: float = 2.0,
+        call_budget_s: float | None = None,
     ) -> None:
         self.executor = executor
         self._upload_sem = anyio.Semaphore(upload_concurrency)
@@ -318,13 +358,33 @@ class CleverTapClient:
         self.max_attempts = max(1, max_attempts)
         self.backoff_base_s = backoff_base_s
         self.poll_grace_s = poll_grace_s
+        # The total budget of one client method when no ``call_deadline`` is set around it (None: unbounded).
+        self.call_budget_s = call_budget_s
 
     # -- transport -------------------------------------------------------------------------------------------------
+
+    def _limit(self) -> float | None:
+        """The ``time.monotonic()`` deadline of one client method: the call's deadline, or this client's budget."""
+        limit = _CALL_DEADLINE.get()
+        if self.call_budget_s is not None:
+            own = time.monotonic() + self.call_budget_s
+            limit = own if limit is None else min(limit, own)
+        return limit
 
     async def _raw(self, method: str, path: str, query: Mapping[str, Any] | None, body: Any) -> RawResponse:
         sem = self._upload_sem if path_only(path) == UPLOAD_PATH else self._other_sem
         async with sem:
             return await self.executor.request(method, path, query, body)
+
+    async def _attempt(
+        self, method: str, path: str, query: Mapping[str, Any] | None, body: Any, limit: float | None
+    ) -> RawResponse:
+        """One request, abandoned when the budget ends (CleverTapError, retryable, ``budget_exhausted``)."""
+        if limit is None:
+            return await self._raw(method, path, query, body)
+        with anyio.move_on_after(max(0.0, limit - time.monotonic())):
+            return await self._raw(method, path, query, body)
+        raise _budget_error(method, path)
 
     async def _checked(
         self,
@@ -335,15 +395,23 @@ class CleverTapClient:
         body: Any = None,
         deadline: float | None = None,
         retry_in_progress: bool = True,
+        limit: float | None = None,
     ) -> Any:
-        """Send, raise the error the answer stands for, retry reads; returns the parsed body."""
+        """Send, raise the error the answer stands for, retry reads; returns the parsed body.
+
+        ``deadline`` is on this client's clock (count/export budgets); ``limit`` on ``time.monotonic()`` (the call's
+        total budget, taken from ``_limit()`` when not given). A write is sent once: when its answer is missing or
+        unusable, the error says it may or may not have been applied.
+        """
         retry = not is_write(method, path)
+        if limit is None:
+            limit = self._limit()
         attempt = 0
         while True:
             attempt += 1
             retry_after: float | None = None
             try:
-                response = await self._raw(method, path, query, body)
+                response = await self._attempt(method, path, query, body, limit)
             except UpstreamError as exc:
                 error: UpstreamError = exc
             else:
@@ -352,13 +420,17 @@ class CleverTapClient:
                     return response.body
                 error = found
                 retry_after = _retry_after_s(response.headers)
-            if not (retry and error.retryable and attempt < self.max_attempts):
-                raise error
+            if not retry:
+                raise _uncertain_write(error)
+            if not (error.retryable and attempt < self.max_attempts):
+                raise _after_attempts(error, attempt)
             if _is_in_progress(error.details) and not retry_in_progress:
                 raise error
             wait = self._backoff(attempt, retry_after)
             if wait is None or (deadline is not None and self._clock() + wait > deadline):
-                raise error
+                raise _after_attempts(error, attempt, retry_after)
+            if limit is not None and time.monotonic() + wait > limit:
+                raise _after_attempts(error, attempt, retry_after, budget=True)
             log.info("retrying %s %s in %.1f s after: %s", method, path_only(path), wait, error.message)
             await self._sleep(wait)
 
@@ -438,8 +510,14 @@ class CleverTapClient:
             await self._sleep(min(self.poll_interval_s, remaining))
             # A poll is a harmless GET: one still in flight well past the budget is abandoned, not waited for.
             previous = answer
-            with anyio.move_on_after(max(0.0, deadline - self._clock()) + self.poll_grace_s) as scope:
-                answer = await self._count_call("GET", self._req_id_path(path, req_id), None, deadline)
+            try:
+                with anyio.move_on_after(max(0.0, deadline - self._clock()) + self.poll_grace_s) as scope:
+                    answer = await self._count_call("GET", self._req_id_path(path, req_id), None, deadline)
+            except UpstreamError as exc:
+                # The count goes on at CleverTap: a poll lost at the end of the budget leaves the req_id usable.
+                if exc.retryable and (exc.details.get("budget_exhausted") or self._clock() >= deadline):
+                    return CountResult(done=False, req_id=req_id, body=previous)
+                raise
             if scope.cancelled_caught:
                 return CountResult(done=False, req_id=req_id, body=previous)
             if answer.get("status") == "partial" and answer.get("req_id") is None:
@@ -466,7 +544,7 @@ class CleverTapClient:
 
     async def export_page(self, path: str, cursor: str, *, budget_s: float) -> ExportPage:
         deadline = self._clock() + budget_s
-        url = f"{path}?cursor={cursor}"
+        url = f"{path}?cursor={cursor_param(cursor)}"
         while True:
             try:
                 result = await self._checked("GET", url, deadline=deadline, retry_in_progress=False)
@@ -528,11 +606,23 @@ class CleverTapClient:
         outcomes = [_BatchOutcome(start=s, size=min(size, len(prepared) - s)) for s in range(0, len(prepared), size)]
         total = len(prepared)
         done = 0
+        limit = self._limit()
 
         async def run(outcome: _BatchOutcome) -> None:
             nonlocal done
             batch = prepared[outcome.start : outcome.start + outcome.size]
-            await self._upload_batch(path, batch, outcome)
+            if limit is None:
+                await self._upload_batch(path, batch, outcome)
+            else:
+                with anyio.move_on_after(max(0.0, limit - time.monotonic())) as scope:
+                    await self._upload_batch(path, batch, outcome)
+                if scope.cancelled_caught:
+                    outcome.unsent_reason = (
+                        "no answer from CleverTap within the call's time budget; these records may or may not have "
+                        "been applied"
+                        if outcome.sent
+                        else "not sent: the call's time budget ran out first"
+                    )
             done += outcome.size
             if progress is not None:
                 try:
@@ -568,10 +658,14 @@ class CleverTapClient:
 
     async def _upload_batch(self, path: str, batch: list[dict[str, Any]], outcome: _BatchOutcome) -> None:
         try:
-            response = await self._raw("POST", path, None, {"d": batch})
+            async with self._upload_sem:
+                outcome.sent = True
+                response = await self.executor.request("POST", path, None, {"d": batch})
         except UpstreamError as exc:
             if exc.retryable:
-                outcome.unsent_reason = f"no answer from CleverTap: {exc.message}"
+                outcome.unsent_reason = (
+                    f"no answer from CleverTap ({exc.message}); these records may or may not have been applied"
+                )
             else:
                 outcome.fatal = exc
             return
@@ -611,6 +705,62 @@ class CleverTapClient:
             int(processed) if isinstance(processed, (int, float)) and not isinstance(processed, bool) else 0
         )
         outcome.unprocessed = _map_unprocessed(entries, batch, outcome.start)
+
+
+_UNCERTAIN_HINT = (
+    "It was sent once and not repeated. Check whether it took effect (e.g. list the campaigns, look the profile up) "
+    "before calling again: calling again may apply it twice."
+)
+
+
+def _budget_error(method: str, path: str) -> CleverTapError:
+    return CleverTapError(
+        f"CleverTap did not answer within this call's time budget ({method.upper()} {path_only(path)})",
+        retryable=True,
+        hint="CleverTap is slow right now: try again in a moment (reads are safe to repeat).",
+        details={"budget_exhausted": True},
+    )
+
+
+def _rebuilt(error: UpstreamError, message: str, hint: str | None, **details: Any) -> UpstreamError:
+    """A copy of ``error`` (same class, status and code) with a new message, hint and extra details."""
+    return type(error)(
+        message,
+        status=error.status,
+        code=error.code,
+        retryable=error.retryable,
+        hint=hint,
+        details={**error.details, **details},
+    )
+
+
+def _uncertain_write(error: UpstreamError) -> UpstreamError:
+    """A write's error: when the answer was missing or unusable, say it may or may not have been applied."""
+    rate_limited = error.status == 429 and not error.details.get("budget_exhausted")
+    if not error.retryable or rate_limited:
+        return error
+    return _rebuilt(
+        error,
+        f"{error.message}. This call changes the account, so it was not repeated; it may or may not have been applied",
+        _UNCERTAIN_HINT,
+        uncertain=True,
+    )
+
+
+def _after_attempts(
+    error: UpstreamError, attempts: int, retry_after: float | None = None, *, budget: bool = False
+) -> UpstreamError:
+    """A read's final error, saying how often it was tried and how long CleverTap asked to wait."""
+    if not error.retryable:
+        return error
+    notes = [f"tried {attempts} time{'s' if attempts > 1 else ''}"]
+    hint = error.hint
+    if retry_after is not None:
+        notes.append(f"CleverTap asked to wait {retry_after:g} s")
+        hint = f"Wait {max(1, round(retry_after))} s, then call again."
+    if budget:
+        notes.append("the call's time budget ended before the next try")
+    return _rebuilt(error, f"{error.message} ({'; '.join(notes)})", hint, attempts=attempts)
 
 
 def _map_unprocessed(entries: list[Any], batch: list[dict[str, Any]], start: int) -> list[UnprocessedRecord]:

@@ -132,7 +132,13 @@ class HttpExecutor:
         if not path.startswith("/") or path.startswith("//"):
             raise InputError(f"path {path!r} must be relative to the API root and start with /1/ (or /2/)")
         method = method.upper()
-        url = self.base_url + join_path(path, query)
+        try:
+            url = self.base_url + join_path(path, query)
+        except UnicodeEncodeError:
+            raise InputError(
+                "a query value holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid text",
+                hint="Send well-formed Unicode text.",
+            ) from None
         headers: dict[str, str] = {}
         content: bytes | None = None
         if method != "GET":
@@ -148,14 +154,20 @@ class HttpExecutor:
                 retryable=True,
                 hint="CleverTap did not answer in time: try again in a moment.",
             ) from None
-        except httpx.TransportError as exc:
+        except httpx.InvalidURL as exc:
+            raise InputError(f"invalid request path {path!r}: {exc}") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise CleverTapError(
+                f"the connection to {self.host} broke before a complete answer ({type(exc).__name__}: {exc})",
+                retryable=True,
+                hint="CleverTap or the network dropped the connection: try again in a moment.",
+            ) from None
+        except httpx.RequestError as exc:
             raise CleverTapError(
                 f"could not reach {self.host}: {type(exc).__name__}: {exc}",
                 retryable=True,
                 hint="Check the network and the region (CLEVERTAP_REGION / CLEVERTAP_API_BASE_URL), then try again.",
             ) from None
-        except httpx.InvalidURL as exc:
-            raise InputError(f"invalid request path {path!r}: {exc}") from None
         headers_out = {k.lower(): v for k, v in response.headers.items()}
         return RawResponse(status=response.status_code, body=parse_body(raw), headers=headers_out)
 

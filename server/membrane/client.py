@@ -6,6 +6,7 @@ saying what failed and a hint saying what to do. Every error text is scrubbed of
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from server.membrane.auth import TokenSource, scrub
-from tools.errors import MembraneError
+from tools.errors import InputError, MembraneError
 
 log = logging.getLogger("clevertap_mcp.membrane")
 
@@ -150,6 +151,12 @@ class MembraneClient:
                 hint="retry in a moment; if it keeps happening, check the network or MEMBRANE_API_URL",
                 details={"host": _host(self.api_url)},
             ) from None
+        except UnicodeEncodeError:
+            raise InputError(
+                f"could not send the request ({what}): it holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
+                "which is not valid text",
+                hint="Send well-formed Unicode text.",
+            ) from None
         except httpx.HTTPError as exc:
             raise MembraneError(
                 f"Could not reach Membrane at {_host(self.api_url)} while {what} ({type(exc).__name__}).",
@@ -161,7 +168,12 @@ class MembraneClient:
         headers_out = dict(response.headers)
         if response.status_code < 400 or (passthrough and not is_membrane_error(body)):
             return ApiResponse(response.status_code, body, headers_out)
-        raise self.error(response.status_code, body, what=what)
+        error = self.error(response.status_code, body, what=what)
+        retry_after = response.headers.get("retry-after")
+        if retry_after is not None:
+            with contextlib.suppress(ValueError):
+                error.details["retry_after"] = max(0.0, float(retry_after.strip()))
+        raise error
 
     def error(self, status: int, body: Any, *, what: str) -> MembraneError:
         """The MembraneError for an error answer, with a message naming what failed and a hint."""

@@ -7,7 +7,7 @@ would prove nothing otherwise).
 from __future__ import annotations
 
 from .app import SandboxApp, create_app
-from .config import SandboxConfig
+from .config import Fault, SandboxConfig
 from .serve import serve
 
-__all__ = ["SandboxApp", "SandboxConfig", "create_app", "serve"]
+__all__ = ["Fault", "SandboxApp", "SandboxConfig", "create_app", "serve"]

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
-from .config import RUNTIME_KNOBS, SandboxConfig
+from .config import RUNTIME_KNOBS, Fault, SandboxConfig
 from .query import Query, QueryError, day_keys, parse_query, parse_range
 from .store import Store
 from .validate import MAX_RECORDS, MAX_TOKENS, message
@@ -201,6 +201,8 @@ class SandboxApp:
         self._cursors: dict[str, Cursor] = {}
         self._counts: dict[str, PendingCount] = {}
         self._inflight = 0
+        # API requests received, by "METHOD /path" (faulted ones included).
+        self.requests: dict[str, int] = {}
         self._routes: dict[str, dict[str, Callable[[Request], Awaitable[Answer]]]] = {
             "/1/upload": {"POST": self._upload},
             "/1/events.json": {"POST": self._events, "GET": self._events},
@@ -267,17 +269,93 @@ class SandboxApp:
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
             body=body,
         )
-        status, payload = await self._handle(req)
+        fault = None if req.path.startswith("/__sandbox/") else self._take_fault(req)
+        if fault is None:
+            await self._respond(send, *await self._handle(req))
+            return
+        await self._faulty(fault, req, send)
+
+    async def _respond(
+        self, send: Send, status: int, payload: Any, *, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         data = payload.encode("utf-8") if isinstance(payload, str) else _encode(payload)
         content_type = b"text/plain;charset=utf-8" if isinstance(payload, str) else JSON_TYPE
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(data)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": data})
+        await self._send_raw(send, status, content_type, data, extra=extra)
+
+    @staticmethod
+    async def _send_raw(
+        send: Send,
+        status: int,
+        content_type: bytes,
+        data: bytes,
+        *,
+        extra: list[tuple[bytes, bytes]] | None = None,
+        length: int | None = None,
+        more_body: bool = False,
+    ) -> None:
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(data) if length is None else length).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+        await send({"type": "http.response.body", "body": data, "more_body": more_body})
+
+    # ---- planned faults ----------------------------------------------------------------------------------------
+
+    def _take_fault(self, req: Request) -> Fault | None:
+        """Count the request, and consume the first planned fault that matches it (None: answer normally)."""
+        key = f"{req.method} {req.path}"
+        with self._state_lock:
+            self.requests[key] = self.requests.get(key, 0) + 1
+            for i, fault in enumerate(self.config.faults):
+                if fault.matches(req.method, req.path):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            del self.config.faults[i]
+                    return fault
+        return None
+
+    def received(self, method: str, path: str) -> int:
+        """How many API requests ``method path`` this app received (faulted ones included)."""
+        with self._state_lock:
+            return self.requests.get(f"{method.upper()} {path}", 0)
+
+    async def _faulty(self, fault: Fault, req: Request, send: Send) -> None:
+        kind = fault.kind
+        if kind in ("429", "500", "503"):
+            status = int(kind)
+            error = {429: "Too many requests", 500: "Internal server error", 503: "Service Unavailable"}[status]
+            extra = []
+            if fault.retry_after is not None:
+                extra.append((b"retry-after", _fmt(fault.retry_after).encode()))
+            await self._respond(send, status, {"status": "fail", "error": error, "code": status}, extra=extra)
+            return
+        if kind == "drop":
+            await _drop(send)
+            return
+        if kind == "malformed":
+            await self._send_raw(send, 200, JSON_TYPE, b'{"status": "success", "count": 12,, <html>oops')
+            return
+        if kind == "slow":
+            await anyio.sleep(fault.delay_s)
+        status, payload = await self._handle(req)
+        if kind == "apply_then_drop":
+            await _drop(send)
+            return
+        if kind == "apply_then_500":
+            await self._respond(send, 500, {"status": "fail", "error": "Internal server error", "code": 500})
+            return
+        if kind in ("truncated", "cut"):
+            data = payload.encode("utf-8") if isinstance(payload, str) else _encode(payload)
+            half = data[: len(data) // 2]
+            if kind == "truncated":
+                await self._send_raw(send, status, JSON_TYPE, half)
+                return
+            await self._send_raw(send, status, JSON_TYPE, half, length=len(data), more_body=True)
+            await _drop(send)
+            return
+        await self._respond(send, status, payload)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -346,6 +424,7 @@ class SandboxApp:
                 **stats,
                 "cursors": len(self._cursors),
                 "pending_counts": len(self._counts),
+                "requests": dict(self.requests),
             }
         if req.path == "/__sandbox/config" and req.method in ("GET", "POST"):
             if req.method == "POST":
@@ -367,6 +446,10 @@ class SandboxApp:
                     ):
                         raise _bad("fail_next must be a list of [status, body] pairs")
                     value = [(int(v[0]), v[1]) for v in value]
+                elif name == "faults":
+                    if not isinstance(value, list):
+                        raise _bad('faults must be a list of fault objects, e.g. [{"kind": "503", "times": 2}]')
+                    value = [Fault.parse(v) for v in value]
                 elif name == "discarded_events":
                     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                         raise _bad("discarded_events must be a list of event names")
@@ -819,6 +902,29 @@ class SandboxApp:
             return None
 
         return await self._batch(req, apply)
+
+
+class ConnectionDropped(Exception):
+    """Raised where no socket can be cut (in-process ASGI); ``_drop`` raises httpx's own error when httpx is there."""
+
+
+async def _drop(send: Send) -> None:
+    """Close the connection without (the rest of) an answer.
+
+    Under uvicorn the socket is aborted (the client sees a reset or an incomplete answer). In process (httpx's
+    ASGITransport re-raises what the app raises) httpx's RemoteProtocolError stands for the cut connection.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
+        await anyio.sleep(0.05)  # let the server see the connection is gone before the app returns
+        return
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - httpx is a dependency of the server
+        raise ConnectionDropped("the sandbox dropped the connection") from None
+    raise httpx.RemoteProtocolError("Server disconnected without sending a complete response.")
 
 
 def create_app(config: SandboxConfig | None = None, *, admin: bool = False) -> SandboxApp:

@@ -14,6 +14,12 @@ What it does:
   ``httpx.ASGITransport`` with the demo account's headers), answering raw or in an envelope
   (``envelope="data"|"body"``).
 
+Faults (``fault(kind, path_prefix, ...)``), for the next N requests to a route, before authentication: ``"429"``,
+``"500"``, ``"503"`` (Membrane error bodies, optional Retry-After), ``"slow"`` (answer after ``delay_s``), ``"drop"``
+(cut the connection, no answer), ``"malformed"`` (HTTP 200, not JSON), ``"truncated"`` (the real answer cut in half),
+``"cut"`` (half the real answer, then the connection is cut), ``"apply_then_500"`` / ``"apply_then_drop"`` (the
+request is handled, e.g. forwarded to CleverTap, then the answer is replaced by a 500 or a cut connection).
+
 ``running_fake_membrane(**kwargs)`` serves it with uvicorn on 127.0.0.1 in a thread and yields ``(base_url, fake)``.
 """
 
@@ -259,6 +265,55 @@ class Injected:
     times: int = 1
 
 
+FAULT_KINDS = (
+    "429",
+    "500",
+    "503",
+    "slow",
+    "drop",
+    "malformed",
+    "truncated",
+    "cut",
+    "apply_then_500",
+    "apply_then_drop",
+)
+_FAULT_BODIES: dict[int, dict[str, Any]] = {
+    429: {"type": "bad_request", "key": "rate_limit_exceeded", "message": "Too many requests"},
+    500: {"type": "internal", "message": "Internal server error"},
+    503: {"type": "internal", "message": "Service temporarily unavailable"},
+}
+
+
+@dataclass
+class Fault:
+    kind: str
+    path_prefix: str
+    method: str | None = None
+    times: int = 1
+    retry_after: float | None = None
+    delay_s: float = 5.0
+
+
+async def _drop_connection(send: Any) -> None:
+    """Cut the connection: abort uvicorn's socket; in process, raise the error httpx raises for a cut connection."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is not None and callable(getattr(transport, "abort", None)):
+        transport.abort()
+        await asyncio.sleep(0.05)
+        return
+    raise httpx.RemoteProtocolError("Server disconnected without sending a complete response.")
+
+
+class _Faulty:
+    """The fake's ASGI app: its routes behind the planned faults (a class, so servers see an ASGI 3 app)."""
+
+    def __init__(self, fake: FakeMembrane) -> None:
+        self.fake = fake
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.fake._asgi(scope, receive, send)
+
+
 @dataclass
 class FakeConnection:
     id: str
@@ -342,8 +397,9 @@ class FakeMembrane:
         self.base_url = ""
         self._lock = threading.Lock()
         self._injected: list[Injected] = []
+        self._faults: list[Fault] = []
         self._run_counter = 0
-        self.app = Starlette(
+        self.routes = Starlette(
             routes=[
                 Route("/connections/ensure", self._ensure, methods=["POST"]),
                 Route("/connections/{id}", self._get_connection, methods=["GET"]),
@@ -354,7 +410,8 @@ class FakeMembrane:
                 Route("/__admin/connections/{id}/complete", self._admin_complete, methods=["POST"]),
             ]
         )
-        self.app.add_exception_handler(404, self._not_found)
+        self.routes.add_exception_handler(404, self._not_found)
+        self.app: ASGIApp = _Faulty(self)
 
     # -- test helpers ---------------------------------------------------------------------------------------------
 
@@ -398,6 +455,29 @@ class FakeMembrane:
         with self._lock:
             self._injected.append(Injected(method.upper(), path_prefix, status, body, times))
 
+    def fault(
+        self,
+        kind: str,
+        path_prefix: str,
+        *,
+        method: str | None = None,
+        times: int = 1,
+        retry_after: float | None = None,
+        delay_s: float = 5.0,
+    ) -> None:
+        """Apply fault ``kind`` (see the module docstring) to the next ``times`` requests to ``path_prefix`` (exact,
+        or under it when it ends with ``/``), of ``method`` when given."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}: use one of {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.append(
+                Fault(kind, path_prefix, method.upper() if method else None, times, retry_after, delay_s)
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def calls_to(self, method: str, path: str) -> list[Call]:
         """Calls to exactly ``path``, or under it when ``path`` ends with ``/``."""
         return [c for c in self.calls if c.method == method.upper() and _path_matches(c.path, path)]
@@ -409,6 +489,95 @@ class FakeMembrane:
             return conn.state
 
     # -- machinery -------------------------------------------------------------------------------------------------
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if (fault.method is None or fault.method == method) and _path_matches(path, fault.path_prefix):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        del self._faults[i]
+                    return fault
+        return None
+
+    async def _asgi(self, scope: Any, receive: Any, send: Any) -> None:
+        """The routes, behind the planned faults."""
+        fault = self._take_fault(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        if fault is None:
+            await self.routes(scope, receive, send)
+            return
+        kind = fault.kind
+        if kind in ("429", "500", "503", "drop", "malformed"):
+            body = b""
+            while True:  # read the request, as a server does before it answers
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            self.calls.append(
+                Call(scope["method"], scope["path"], {}, None, None, True, time.monotonic(), time.monotonic())
+            )
+            if kind == "drop":
+                await _drop_connection(send)
+                return
+            if kind == "malformed":
+                await self._send(send, 200, b'{"output": {"count": 12,, <html>oops')
+                return
+            status = int(kind)
+            extra = [(b"retry-after", f"{fault.retry_after:g}".encode())] if fault.retry_after is not None else []
+            await self._send(send, status, json.dumps(_FAULT_BODIES[status]).encode(), extra)
+            return
+        if kind == "slow":
+            body = b""
+            while True:  # read the request first: a client that gives up meanwhile must not fail the handler
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            await asyncio.sleep(fault.delay_s)
+
+            async def replay() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.routes(scope, replay, send)
+            return
+        captured: list[Any] = []
+
+        async def capture(message: Any) -> None:
+            captured.append(message)
+
+        await self.routes(scope, receive, capture)
+        if kind == "apply_then_drop":
+            await _drop_connection(send)
+            return
+        if kind == "apply_then_500":
+            await self._send(send, 500, json.dumps(_FAULT_BODIES[500]).encode())
+            return
+        start = next(m for m in captured if m["type"] == "http.response.start")
+        data = b"".join(m.get("body", b"") for m in captured if m["type"] == "http.response.body")
+        half = data[: len(data) // 2]
+        if kind == "truncated":
+            await self._send(send, start["status"], half)
+            return
+        await self._send(send, start["status"], half, length=len(data), more_body=True)
+        await _drop_connection(send)
+
+    @staticmethod
+    async def _send(
+        send: Any,
+        status: int,
+        data: bytes,
+        extra: list[tuple[bytes, bytes]] | None = None,
+        *,
+        length: int | None = None,
+        more_body: bool = False,
+    ) -> None:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(data) if length is None else length).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+        await send({"type": "http.response.body", "body": data, "more_body": more_body})
 
     def _connect_action(self, connection_id: str) -> dict[str, Any]:
         return {
