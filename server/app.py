@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from mcp.server import Server, ServerRequestContext
 from server.clevertap.client import call_deadline
 from server.privacy import redact
 from server.runtime import Runtime, parse_input
+from server.scrub import Scrubber
 from tools.base import ToolSpec, strip_titles
 from tools.errors import ConsentRequired, InputError, ToolFailure
 
@@ -44,16 +46,39 @@ _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
 _CONSENT_TOOLS = {"clevertap_create_campaign", "clevertap_delete_user_profile"}
 
 
+MAX_ARGUMENT_DEPTH = 100
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: refuse them instead of sending invalid JSON upstream."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError("NaN and infinite numbers are not valid JSON values.", hint="Send finite numbers only.")
-    if isinstance(value, dict):
-        for v in value.values():
-            _finite(v)
-    elif isinstance(value, list):
-        for v in value:
-            _finite(v)
+    """Refuse what no tool can take, before it fails deep inside: NaN and infinities (not JSON), lone UTF-16
+    surrogates (not text: encoding them raises), and nesting deeper than MAX_ARGUMENT_DEPTH. A loop, not recursion,
+    so that hostile nesting cannot exhaust the stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise InputError(
+                    "NaN and infinite numbers are not valid JSON values.", hint="Send finite numbers only."
+                )
+        elif isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                raise InputError(
+                    "a text value holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode.",
+                    hint="Send well-formed UTF-8 text.",
+                )
+        elif isinstance(item, (dict, list)):
+            if depth >= MAX_ARGUMENT_DEPTH:
+                raise InputError(
+                    f"the arguments are nested more than {MAX_ARGUMENT_DEPTH} levels deep.",
+                    hint="No CleverTap call needs that much nesting: flatten the value.",
+                )
+            if isinstance(item, dict):
+                stack.extend((k, depth + 1) for k in item)
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
     return value
 
 
@@ -61,8 +86,12 @@ def error_result(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
 
-def ok_result(structured: dict[str, Any]) -> types.CallToolResult:
+def ok_result(structured: dict[str, Any], scrub: Scrubber | None = None) -> types.CallToolResult:
     text = json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
+    if scrub is not None and scrub.holds_secret(text):
+        # An upstream that echoes a credential (raw proxy bodies, action outputs) must not put it in a result.
+        text = scrub.secrets_only(text)
+        structured = json.loads(text)
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
 
 
@@ -171,7 +200,7 @@ class App:
                 structured = redact(structured)
             if structured.get("confirm_token"):
                 outcome = "preview"
-            result = ok_result(structured)
+            result = ok_result(structured, runtime.scrub)
         except ToolFailure as failure:
             outcome = f"error:{failure.layer}"
             if failure.layer != "input":

@@ -24,6 +24,15 @@ class Scrubber:
             self._secrets.append(secret)
             self._secrets.sort(key=len, reverse=True)
 
+    def holds_secret(self, text: str) -> bool:
+        return any(s in text for s in self._secrets)
+
+    def secrets_only(self, text: str) -> str:
+        """Mask the configured secrets only: the JWT and bearer patterns could mangle legitimate data."""
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
     def __call__(self, text: str) -> str:
         for s in self._secrets:
             if s in text:
