@@ -22,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from httpx_upload import EVENT_NAME, make_events
+from floors.httpx_upload import EVENT_NAME, make_events
 from run import (
     LATENCY_ARGS,
     LATENCY_TOOL,

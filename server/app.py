@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -46,39 +44,25 @@ _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
 _CONSENT_TOOLS = {"clevertap_create_campaign", "clevertap_delete_user_profile"}
 
 
-MAX_ARGUMENT_DEPTH = 100
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _finite(value: Any) -> Any:
     """Refuse what no tool can take, before it fails deep inside: NaN and infinities (not JSON), lone UTF-16
-    surrogates (not text: encoding them raises), and nesting deeper than MAX_ARGUMENT_DEPTH. A loop, not recursion,
-    so that hostile nesting cannot exhaust the stack."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                raise InputError(
-                    "NaN and infinite numbers are not valid JSON values.", hint="Send finite numbers only."
-                )
-        elif isinstance(item, str):
-            if not item.isascii() and _SURROGATE.search(item):
-                raise InputError(
-                    "a text value holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode.",
-                    hint="Send well-formed UTF-8 text.",
-                )
-        elif isinstance(item, (dict, list)):
-            if depth >= MAX_ARGUMENT_DEPTH:
-                raise InputError(
-                    f"the arguments are nested more than {MAX_ARGUMENT_DEPTH} levels deep.",
-                    hint="No CleverTap call needs that much nesting: flatten the value.",
-                )
-            if isinstance(item, dict):
-                stack.extend((k, depth + 1) for k in item)
-                stack.extend((v, depth + 1) for v in item.values())
-            else:
-                stack.extend((v, depth + 1) for v in item)
+    surrogates (not text: encoding them raises), and nesting too deep to encode. One pass of the C JSON encoder:
+    a walk in Python costs seconds on a 100,000-record upload."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False, check_circular=False).encode()
+    except UnicodeEncodeError:  # before ValueError, its base class
+        raise InputError(
+            "a text value holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode.",
+            hint="Send well-formed UTF-8 text.",
+        ) from None
+    except ValueError:
+        raise InputError("NaN and infinite numbers are not valid JSON values.", hint="Send finite numbers.") from None
+    except RecursionError:
+        raise InputError(
+            "the arguments are nested too deeply.", hint="No CleverTap call needs that much nesting: flatten the value."
+        ) from None
+    except TypeError:
+        raise InputError("the arguments are not JSON values.", hint="Send JSON objects, arrays and scalars.") from None
     return value
 
 

@@ -163,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _serve_stdio(runtime: Any) -> None:
     from mcp.server import NotificationOptions
-    from mcp.server.stdio import stdio_server
 
     from server.app import build_server
+    from server.stdio import stdio_server
 
     server, _ = build_server(runtime)
     try:

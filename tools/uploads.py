@@ -25,7 +25,6 @@ _SHOWN_UNPROCESSED = 100
 _SHOWN_RECORD_BYTES = 500
 _SHOWN_RANGES = 50
 _SHOWN_BAD = 10
-_IDENTITY_KEYS = ("identity", "objectId", "FBID", "GPID")
 
 
 def _to_str(value: Any) -> Any:
@@ -94,10 +93,15 @@ _NO_IDENTITY = "needs one of identity, objectId, FBID or GPID"
 def _missing_identity(value: Any) -> dict[int, list[str]]:
     if not isinstance(value, list):
         return {}
+    # Spelled out rather than all(...) over the keys: this runs once per record of 100,000-record uploads.
     return {
         i: [_NO_IDENTITY]
         for i, r in enumerate(value)
-        if isinstance(r, dict) and all(r.get(key) is None for key in _IDENTITY_KEYS)
+        if isinstance(r, dict)
+        and r.get("identity") is None
+        and r.get("objectId") is None
+        and r.get("FBID") is None
+        and r.get("GPID") is None
     }
 
 
