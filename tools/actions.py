@@ -112,19 +112,17 @@ async def run_action(ctx: ToolContext, args: RunActionInput) -> RunActionOutput:
             f"action {action!r} is not known to only read, and the server runs in read-only mode.",
             hint="Use clevertap_search_actions to find read actions (read_only: true), or the read tools.",
         )
-    if ctx.confirm_required and _IRREVERSIBLE.search(action.lower()):
-        payload = {"action": action, "input": args.input}
-        if args.confirm_token is None:
-            token, expires_at = ctx.consent.issue(RUN_ACTION.name, payload)
+    if _IRREVERSIBLE.search(action.lower()):
+        preview = ctx.consent_gate(RUN_ACTION.name, {"action": action, "input": args.input}, args.confirm_token)
+        if preview is not None:
             return RunActionOutput(
                 action=action,
                 ran=False,
-                confirm_token=token,
-                expires_at=expires_at,
+                confirm_token=preview[0],
+                expires_at=preview[1],
                 next_step=f"Nothing was run: {action!r} looks irreversible. Show the user the action and its input; "
                 "only if they agree, call again with the same arguments plus confirm_token.",
             )
-        ctx.consent.verify(RUN_ACTION.name, payload, args.confirm_token)
     run = await ctx.executor.run_action(action, args.input)
     output, cut = bound_json(run.output, ctx.max_result_bytes - 500)
     note = f"Output truncated ({cut}): narrow the input (dates, batch size)." if cut else None

@@ -72,6 +72,17 @@ class ToolContext:
     confirm_required: bool = True
     read_only: bool = False
 
+    def consent_gate(self, tool: str, payload: Any, token: str | None) -> tuple[str, int] | None:
+        """The one consent step of every irreversible call. None: go ahead (confirmation is off, or ``token`` is
+        valid for exactly this payload; an invalid one raises ConsentRequired). Otherwise a fresh (token, expiry)
+        for a preview: the caller must do nothing and return it."""
+        if not self.confirm_required:
+            return None
+        if token is not None:
+            self.consent.verify(tool, payload, token)
+            return None
+        return self.consent.issue(tool, payload)
+
     async def report(self, done: float, total: float | None = None, message: str | None = None) -> None:
         if self.progress is not None:
             await self.progress(done, total, message)

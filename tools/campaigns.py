@@ -222,15 +222,13 @@ async def _create(ctx: ToolContext, args: CreateCampaignInput, payload: dict[str
 
 async def create_campaign(ctx: ToolContext, args: CreateCampaignInput) -> CreateCampaignOutput:
     payload = args.payload()
-    if not ctx.confirm_required:
+    preview = ctx.consent_gate(CREATE_CAMPAIGN.name, payload, args.confirm_token)
+    if preview is None:
         return await _create(ctx, args, payload)
-    if args.confirm_token is not None:
-        ctx.consent.verify(CREATE_CAMPAIGN.name, payload, args.confirm_token)
-        return await _create(ctx, args, payload)
+    token, expires_at = preview
     answer = await ctx.api.call("POST", "/1/targets/create.json", body={**payload, "estimate_only": True})
     estimates = _estimates(answer)
     total = _total(estimates)
-    token, expires_at = ctx.consent.issue(CREATE_CAMPAIGN.name, payload)
     timing = "immediately and cannot be recalled" if args.when == "now" else f"at {args.when}"
     return CreateCampaignOutput(
         created=False,

@@ -33,18 +33,16 @@ class PropertyFilter(ToolInput):
 Filters = Annotated[list[PropertyFilter], WithJsonSchema({"type": "array", "items": {"type": "object"}})]
 
 
-class CountInput(ToolInput):
+class QueryInput(ToolInput):
+    """The query-language core shared by counts and exports: an event, a date range, optional property filters."""
+
     event_name: str = Field(min_length=1, description=EVENT_NAME)
     from_: Day = Field(alias="from", description=FROM)
     to: Day = Field(description=TO)
     event_properties: Filters | None = Field(None, max_length=20, description=FILTERS)
-    req_id: Annotated[str | int | None, WithJsonSchema({"type": ["string", "integer"]})] = Field(
-        None, description="req_id of an unfinished count, to continue it."
-    )
-    wait_seconds: float = Field(20, ge=0, le=120, description="Max seconds to wait.")
 
     @model_validator(mode="after")
-    def _range(self) -> CountInput:
+    def _range(self) -> QueryInput:
         check_range(self.from_, self.to)
         return self
 
@@ -53,6 +51,13 @@ class CountInput(ToolInput):
         if self.event_properties:
             body["event_properties"] = [f.model_dump() for f in self.event_properties]
         return body
+
+
+class CountInput(QueryInput):
+    req_id: Annotated[str | int | None, WithJsonSchema({"type": ["string", "integer"]})] = Field(
+        None, description="req_id of an unfinished count, to continue it."
+    )
+    wait_seconds: float = Field(20, ge=0, le=120, description="Max seconds to wait.")
 
 
 class CountOutput(ToolOutput):

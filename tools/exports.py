@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.counts import EVENT_NAME, FILTERS, FROM, TO, Day, Filters
+from tools.counts import QueryInput
 from tools.errors import CursorExpired, InputError
-from tools.models import check_range
 
 ExportKind = Literal["events", "profiles"]
 
@@ -77,27 +76,12 @@ def bound_json(value: Any, max_bytes: int) -> tuple[Any, str | None]:
 # -- models ------------------------------------------------------------------------------------------------------------
 
 
-class ExportInput(ToolInput):
-    event_name: str = Field(min_length=1, description=EVENT_NAME)
-    from_: Day = Field(alias="from", description=FROM)
-    to: Day = Field(description=TO)
-    event_properties: Filters | None = Field(None, max_length=20, description=FILTERS)
+class ExportInput(QueryInput):
     batch_size: int = Field(100, ge=1, le=5000, description="Records per page.")
     app: bool = Field(False, description="Add app/device fields.")
     events: bool = Field(True, description="Add event summaries.")
     profile: bool = Field(True, description="Add custom profile fields.")
     max_records: int | None = Field(None, ge=1, le=5000, description=MAX_RECORDS)
-
-    @model_validator(mode="after")
-    def _range(self) -> ExportInput:
-        check_range(self.from_, self.to)
-        return self
-
-    def query(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"event_name": self.event_name, "from": self.from_, "to": self.to}
-        if self.event_properties:
-            body["event_properties"] = [f.model_dump() for f in self.event_properties]
-        return body
 
     def flags(self) -> dict[str, bool]:
         """Only the flags that differ from CleverTap's defaults (app=false, events=true, profile=true)."""

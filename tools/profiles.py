@@ -105,14 +105,12 @@ async def _delete(ctx: ToolContext, args: DeleteProfileInput, payload: dict[str,
 
 async def delete_user_profile(ctx: ToolContext, args: DeleteProfileInput) -> DeleteProfileOutput:
     payload = args.payload()
-    if not ctx.confirm_required:
+    preview = ctx.consent_gate(DELETE_USER_PROFILE.name, payload, args.confirm_token)
+    if preview is None:
         return await _delete(ctx, args, payload)
-    if args.confirm_token is not None:
-        ctx.consent.verify(DELETE_USER_PROFILE.name, payload, args.confirm_token)
-        return await _delete(ctx, args, payload)
+    token, expires_at = preview
     values = args.values()
     found = [await _look_up(ctx, args.key(), v) for v in values[:_LOOKUPS]]
-    token, expires_at = ctx.consent.issue(DELETE_USER_PROFILE.name, payload)
     hits = sum(1 for f in found if f.found)
     return DeleteProfileOutput(
         deleted=False,

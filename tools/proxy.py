@@ -188,18 +188,17 @@ async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
     _check_upload(args.path, args.body)
     query = dict(args.query or {})
     why = irreversible(args.path, args.body)
-    if why is not None and ctx.confirm_required:
+    if why is not None:
         payload = {"method": args.method, "path": args.path, "query": query, "body": args.body}
-        if args.confirm_token is None:
-            token, expires_at = ctx.consent.issue(REQUEST.name, payload)
+        preview = ctx.consent_gate(REQUEST.name, payload, args.confirm_token)
+        if preview is not None:
             return RequestOutput(
                 sent=False,
-                confirm_token=token,
-                expires_at=expires_at,
+                confirm_token=preview[0],
+                expires_at=preview[1],
                 next_step=f"Nothing was sent: {args.method} {args.path} cannot be undone ({why}). Show the user "
                 "what it will do; only if they agree, call again with the same arguments plus confirm_token.",
             )
-        ctx.consent.verify(REQUEST.name, payload, args.confirm_token)
     answer = await _send(ctx, args, query)
     if answer.status == 401:
         text = answer.body.get("error") if isinstance(answer.body, dict) else None

@@ -49,6 +49,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+# The emulator's fault kinds: one fault table drives the tests of both backends.
+from server.sandbox.config import FAULT_KINDS
+
 Scenario = Literal["ok", "setup_failed", "configuration_error", "provide_input"]
 UI_BASE = "https://ui.getmembrane.com"
 
@@ -265,18 +268,6 @@ class Injected:
     times: int = 1
 
 
-FAULT_KINDS = (
-    "429",
-    "500",
-    "503",
-    "slow",
-    "drop",
-    "malformed",
-    "truncated",
-    "cut",
-    "apply_then_500",
-    "apply_then_drop",
-)
 _FAULT_BODIES: dict[int, dict[str, Any]] = {
     429: {"type": "bad_request", "key": "rate_limit_exceeded", "message": "Too many requests"},
     500: {"type": "internal", "message": "Internal server error"},
