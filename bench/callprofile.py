@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(prof).stat().st_size:
         raise BenchError("the server wrote no profile (did it exit cleanly on stdin EOF?)")
     report(prof, ns.top)
-    Path(prof).unlink()
+    if os.environ.get("CALLPROFILE_KEEP"):
+        print(f"profile kept in {prof}", file=sys.stderr)
+    else:
+        Path(prof).unlink()
     return 0
 
 
