@@ -364,7 +364,11 @@ async def test_upload_reports_rejections_by_index(fakes: Fakes) -> None:
     assert out["unprocessed"][0]["record"]["identity"] == "u3"
     assert "resend only those indices" in out["next_step"]
     sent = fakes.api.uploads[-1]
-    assert sent["kind"] == "profile" and sent["records"][0] == {"identity": "u0", "profileData": {"Email": "a@b.c"}}
+    assert sent["kind"] == "profile" and sent["records"][0] == {
+        "identity": "u0",
+        "profileData": {"Email": "a@b.c"},
+        "type": "profile",
+    }
     assert fakes.progress  # the client's progress reaches the MCP progress callback
 
 

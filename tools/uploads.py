@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_validator, model_validator, with_config
 from pydantic_core import PydanticCustomError
@@ -139,9 +139,16 @@ def _validate_list(value: Any, handler: Callable[[Any], Any], noun: str, *, iden
     return validated
 
 
-def wire_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Validated records as CleverTap wants them: only those holding an explicit null are copied (without it)."""
-    return [r if None not in r.values() else {k: v for k, v in r.items() if v is not None} for r in records]
+def wire_records(records: Sequence[dict[str, Any]], kind: RecordKind) -> list[dict[str, Any]]:
+    """Validated records as CleverTap wants them, typed and without explicit nulls. The dicts are the validator's
+    own copies, never the caller's, so they are completed in place: 100,000 records are not copied again."""
+    out: list[dict[str, Any]] = []
+    for r in records:
+        if None in r.values():
+            r = {k: v for k, v in r.items() if v is not None}
+        r["type"] = kind
+        out.append(r)
+    return out
 
 
 class _UploadInput(ToolInput):
@@ -257,17 +264,17 @@ async def _upload(
 
 
 async def upload_events(ctx: ToolContext, args: UploadEventsInput) -> UploadOutput:
-    wire = wire_records(args.events)
+    wire = wire_records(cast("list[dict[str, Any]]", args.events), "event")
     return await _upload(ctx, wire, "event", args.dry_run, "events", additive=True)
 
 
 async def upload_user_profiles(ctx: ToolContext, args: UploadProfilesInput) -> UploadOutput:
-    wire = wire_records(args.profiles)
+    wire = wire_records(cast("list[dict[str, Any]]", args.profiles), "profile")
     return await _upload(ctx, wire, "profile", args.dry_run, "profiles", additive=False)
 
 
 async def upload_device_tokens(ctx: ToolContext, args: UploadTokensInput) -> UploadOutput:
-    wire = [t.wire() for t in args.tokens]
+    wire = wire_records([t.wire() for t in args.tokens], "token")
     return await _upload(ctx, wire, "token", args.dry_run, "tokens", additive=False)
 
 

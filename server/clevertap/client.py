@@ -609,8 +609,11 @@ class CleverTapClient:
 
         async def run(outcome: _BatchOutcome) -> None:
             nonlocal done
-            # Each batch is copied (with its "type") only when it is sent, never the whole upload at once.
-            batch = [{**r, "type": kind} for r in records[outcome.start : outcome.start + outcome.size]]
+            # A record is copied (to add its "type") only when it lacks it, and only when its batch is sent.
+            batch = [
+                r if r.get("type") == kind else {**r, "type": kind}
+                for r in records[outcome.start : outcome.start + outcome.size]
+            ]
             if limit is None:
                 await self._upload_batch(path, batch, outcome)
             else:
@@ -656,7 +659,7 @@ class CleverTapClient:
             unsent_reason="; ".join(reasons) if reasons else None,
         )
 
-    async def _upload_batch(self, path: str, batch: list[dict[str, Any]], outcome: _BatchOutcome) -> None:
+    async def _upload_batch(self, path: str, batch: list[Mapping[str, Any]], outcome: _BatchOutcome) -> None:
         try:
             async with self._upload_sem:
                 outcome.sent = True
@@ -763,7 +766,7 @@ def _after_attempts(
     return _rebuilt(error, f"{error.message} ({'; '.join(notes)})", hint, attempts=attempts)
 
 
-def _map_unprocessed(entries: list[Any], batch: list[dict[str, Any]], start: int) -> list[UnprocessedRecord]:
+def _map_unprocessed(entries: list[Any], batch: Sequence[Mapping[str, Any]], start: int) -> list[UnprocessedRecord]:
     """Map ``unprocessed`` entries to caller indices: by "Skipped record number : k", else by the echoed record."""
     claimed: set[int] = set()
     pending: list[tuple[Any, str, Any]] = []
@@ -792,7 +795,7 @@ def _map_unprocessed(entries: list[Any], batch: list[dict[str, Any]], start: int
     return result
 
 
-def _find_record(echoed: Any, batch: list[dict[str, Any]], claimed: set[int]) -> int | None:
+def _find_record(echoed: Any, batch: Sequence[Mapping[str, Any]], claimed: set[int]) -> int | None:
     if echoed is None:
         return None
     for i, record in enumerate(batch):
