@@ -12,7 +12,6 @@ import anyio
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
 
-from server.clevertap.client import call_deadline
 from server.privacy import redact
 from server.runtime import Runtime, parse_input
 from server.scrub import Scrubber
@@ -250,6 +249,8 @@ class App:
                 log.debug("progress notification failed", exc_info=True)
 
         limit = self.runtime.settings.call_budget_s + 15
+        from server.clevertap.client import call_deadline
+
         # One budget covers the whole call, however many requests the tool makes.
         with anyio.move_on_after(limit) as scope, call_deadline(self.runtime.settings.call_budget_s):
             live = self.runtime.live_action(spec)

@@ -19,8 +19,8 @@ from server.state.consent import HmacConsentSigner
 from server.state.handles import MemoryHandleStore
 from tools.api import ActionInfo, ActionRun, CleverTapApi, Executor, HandleStore, ProgressFn
 from tools.base import ToolContext, ToolSpec
-from tools.catalog import CATALOG, by_action, search_catalog
 from tools.errors import InputError
+from tools.names import TOOL_NAMES
 
 log = logging.getLogger("clevertap_mcp")
 
@@ -51,16 +51,22 @@ def parse_input(spec: ToolSpec[Any, Any], arguments: Mapping[str, Any]) -> Any:
         ) from None
 
 
-def select_tools(settings: Settings) -> tuple[ToolSpec[Any, Any], ...]:
-    """The tools to list: --tools trims, --exclude-tools beats it, and read-only beats both."""
-    known = {s.name for s in CATALOG}
+def check_tool_names(settings: Settings) -> None:
+    """--tools/--exclude-tools may only name real tools: a typo would silently hide or expose one."""
     asked = set(settings.tools or ()) | set(settings.exclude_tools)
-    unknown = sorted(asked - known)
+    unknown = sorted(asked - set(TOOL_NAMES))
     if unknown:
         raise ValueError(
             f"unknown tool name(s) in --tools/--exclude-tools: {', '.join(unknown)}. "
-            f"Valid names: {', '.join(sorted(known))}"
+            f"Valid names: {', '.join(sorted(TOOL_NAMES))}"
         )
+
+
+def select_tools(settings: Settings) -> tuple[ToolSpec[Any, Any], ...]:
+    """The tools to list: --tools trims, --exclude-tools beats it, and read-only beats both."""
+    from tools.catalog import CATALOG
+
+    check_tool_names(settings)
     return tuple(
         s
         for s in CATALOG
@@ -82,7 +88,8 @@ class Runtime:
         self.consent = HmacConsentSigner(key)
         self.handles: HandleStore = MemoryHandleStore()
         self.audit = AuditLog(settings.audit_log) if settings.audit_log else None
-        self.specs = select_tools(settings)
+        check_tool_names(settings)
+        self._specs: tuple[ToolSpec[Any, Any], ...] | None = None
         self._executor: Executor | None = None
         self._api: CleverTapApi | None = None
         self.tools_changed_listener: Callable[[], Awaitable[None]] | None = None
@@ -177,6 +184,13 @@ class Runtime:
             read_only=self.settings.read_only,
         )
 
+    @property
+    def specs(self) -> tuple[ToolSpec[Any, Any], ...]:
+        """The listed tools, built on first use so that answering ``initialize`` does not wait for them."""
+        if self._specs is None:
+            self._specs = select_tools(self.settings)
+        return self._specs
+
     def spec(self, name: str) -> ToolSpec[Any, Any] | None:
         return next((s for s in self.specs if s.name == name), None)
 
@@ -190,6 +204,8 @@ class Runtime:
 
     # -- local actions (the clevertap and sandbox backends' run_action/search_actions) ---------------------------
     async def run(self, key_or_id: str, input: Mapping[str, Any]) -> ActionRun:
+        from tools.catalog import by_action
+
         spec = by_action(key_or_id)
         if spec is None or spec.action_key is None:
             raise InputError(
@@ -206,6 +222,8 @@ class Runtime:
         return ActionRun(output=output.model_dump(mode="json", by_alias=True, exclude_none=True))
 
     async def search(self, intent: str, limit: int) -> list[ActionInfo]:
+        from tools.catalog import search_catalog
+
         found = search_catalog(intent, limit)
         if self.settings.read_only:
             found = [a for a in found if a.read_only]

@@ -34,3 +34,10 @@ def test_quick_start_commands_are_what_ci_runs() -> None:
     assert test_command in ci
     quick = next(line for block in blocks for line in block.splitlines() if "--sandbox call" in line)
     assert quick.split("&& ")[-1].replace(".venv/bin/", "") in ci.replace(".venv/bin/", "")
+
+
+def test_tool_names_list_matches_the_catalog() -> None:
+    from tools.catalog import CATALOG
+    from tools.names import TOOL_NAMES
+
+    assert tuple(s.name for s in CATALOG) == TOOL_NAMES
