@@ -15,6 +15,7 @@ from mcp.server import Server, ServerRequestContext
 from server.privacy import redact
 from server.runtime import Runtime, parse_input
 from server.scrub import Scrubber
+from server.wirejson import strict_json
 from tools.base import ToolSpec, strip_titles
 from tools.errors import ConsentRequired, InputError, ToolFailure
 
@@ -44,24 +45,8 @@ _CONSENT_TOOLS = {"clevertap_create_campaign", "clevertap_delete_user_profile"}
 
 
 def _finite(value: Any) -> Any:
-    """Refuse what no tool can take, before it fails deep inside: NaN and infinities (not JSON), lone UTF-16
-    surrogates (not text: encoding them raises), and nesting too deep to encode. One pass of the C JSON encoder:
-    a walk in Python costs seconds on a 100,000-record upload."""
-    try:
-        json.dumps(value, allow_nan=False, ensure_ascii=False, check_circular=False).encode()
-    except UnicodeEncodeError:  # before ValueError, its base class
-        raise InputError(
-            "a text value holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not valid Unicode.",
-            hint="Send well-formed UTF-8 text.",
-        ) from None
-    except ValueError:
-        raise InputError("NaN and infinite numbers are not valid JSON values.", hint="Send finite numbers.") from None
-    except RecursionError:
-        raise InputError(
-            "the arguments are nested too deeply.", hint="No CleverTap call needs that much nesting: flatten the value."
-        ) from None
-    except TypeError:
-        raise InputError("the arguments are not JSON values.", hint="Send JSON objects, arrays and scalars.") from None
+    """Refuse what no tool can take before it fails deep inside (see ``strict_json``)."""
+    strict_json(value)
     return value
 
 
@@ -240,7 +225,10 @@ class App:
                 )
             names = ", ".join(s.name for s in self.runtime.specs)
             raise InputError(f"unknown tool {name!r}.", hint=f"Call one of: {names}.")
-        args = _finite(dict(arguments or {}))
+        args = dict(arguments or {})
+        live = self.runtime.live_action(spec)
+        if live is not None or not spec.encodes_strictly:
+            _finite(args)
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             try:
@@ -253,7 +241,6 @@ class App:
 
         # One budget covers the whole call, however many requests the tool makes.
         with anyio.move_on_after(limit) as scope, call_deadline(self.runtime.settings.call_budget_s):
-            live = self.runtime.live_action(spec)
             if live is not None:
                 structured = await self._run_live(spec, live.input_schema or {}, args)
             else:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import day, err, mcp_client, ok
+from tests.helpers import day, err, make_runtime, mcp_client, ok
 
 pytestmark = pytest.mark.anyio
 
@@ -83,3 +83,20 @@ async def test_unknown_tool_lists_the_valid_ones() -> None:
     async with mcp_client() as client:
         message = err(await client.call_tool("clevertap_launch_rocket", {}))
     assert "unknown tool" in message and "clevertap_get_event_count" in message
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "\ud800"])
+async def test_an_upload_with_one_unencodable_record_sends_nothing(bad: Any) -> None:
+    from tests.rawmcp import raw_client, result_text
+
+    events = [{"identity": f"u{i}", "evtName": "All Or Nothing", "evtData": {"v": i}} for i in range(2_500)]
+    events[1_500] = {**events[1_500], "evtData": {"v": bad}}
+    args = {"event_name": "All Or Nothing", "from": day(-1), "to": day(1)}
+    runtime = make_runtime()
+    async with raw_client(runtime) as raw:
+        answer = await raw.call_tool("clevertap_upload_events", {"events": events})
+        assert answer["isError"] is True
+        text = result_text(answer)
+        assert text.startswith("Input error") and "record 1500" in text and "Nothing was sent" in text
+        count = await raw.call_tool("clevertap_get_event_count", args)
+    assert count["structuredContent"]["count"] == 0

@@ -27,6 +27,13 @@ class RawResponse:
 
 
 @dataclass(frozen=True)
+class JsonBody:
+    """A request body already encoded as strict JSON (UTF-8), sent as it is: a large upload is encoded once."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class CountResult:
     """A count: ``count`` when done; ``req_id`` when CleverTap was still computing at the end of the budget."""
 

@@ -110,6 +110,9 @@ class ToolSpec(Generic[InT, OutT]):
     # Stays available in read-only mode because the implementation itself refuses anything that writes
     # (the raw proxy allows only read endpoints; run_action only actions known to read).
     guarded_in_read_only: bool = False
+    # The implementation sends the arguments only through the wire client's strict encoder, all of it before the
+    # first request, so the server's own argument check (one more full encode of a large upload) is skipped.
+    encodes_strictly: bool = False
 
     @property
     def writes(self) -> bool:

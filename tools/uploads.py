@@ -38,7 +38,9 @@ class _Record(ToolInput):
 # record) and the validated dicts are what is sent. One of the identity keys is required; the list validator checks
 # that on the raw records in one pass (``_missing_identity``). Numeric ids are accepted and sent as strings.
 _RECORD_CONFIG = ConfigDict(extra="forbid", json_schema_extra=compact_schema, coerce_numbers_to_str=True)
-_Ts = Annotated[EpochSeconds | None, Field(description="Epoch seconds.")]
+# Bounds checked by pydantic itself (no Python call per record); malformed_summary words the error.
+_Ts = Annotated[int | None, Field(strict=True, gt=0, lt=10_000_000_000, description="Epoch seconds.")]
+_TS_HELP = "ts must be Unix epoch SECONDS (10 digits), not milliseconds"
 _Identity = Annotated[str | None, Field(min_length=1, description="User id.")]
 _ObjectId = Annotated[str | None, Field(min_length=1, description="CleverTap ID.")]
 _FBID = Annotated[str | None, Field(description="Facebook id.")]
@@ -111,6 +113,8 @@ def malformed_summary(
     for err in exc.errors(include_url=False, include_input=False) if exc is not None else ():
         loc = err.get("loc", ())
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if loc and loc[-1] == "ts" and err.get("type") in ("greater_than", "less_than"):
+            msg = _TS_HELP
         if loc and isinstance(loc[0], int):
             field = ".".join(str(p) for p in loc[1:])
             bad.setdefault(loc[0], []).append(f"{field}: {msg}" if field else msg)
@@ -297,6 +301,7 @@ UPLOAD_EVENTS = ToolSpec(
     destructive=False,
     idempotent=False,
     open_world=True,
+    encodes_strictly=True,
     action_key="upload-events",
 )
 
@@ -314,6 +319,7 @@ UPLOAD_USER_PROFILES = ToolSpec(
     destructive=True,
     idempotent=True,
     open_world=True,
+    encodes_strictly=True,
     action_key="upload-user-profiles",
 )
 
@@ -328,5 +334,6 @@ UPLOAD_DEVICE_TOKENS = ToolSpec(
     destructive=False,
     idempotent=True,
     open_world=True,
+    encodes_strictly=True,
     action_key="upload-device-tokens",
 )

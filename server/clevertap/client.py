@@ -30,10 +30,12 @@ from urllib.parse import quote
 
 import anyio
 
+from server.wirejson import strict_json
 from tools.api import (
     CountResult,
     Executor,
     ExportPage,
+    JsonBody,
     ProgressFn,
     RawResponse,
     RecordKind,
@@ -604,21 +606,29 @@ class CleverTapClient:
         path = UPLOAD_PATH + ("?dryRun=1" if dry_run else "")
         total = len(records)
         outcomes = [_BatchOutcome(start=s, size=min(size, total - s)) for s in range(0, total, size)]
-        done = 0
-        limit = self._limit()
-
-        async def run(outcome: _BatchOutcome) -> None:
-            nonlocal done
-            # A record is copied (to add its "type") only when it lacks it, and only when its batch is sent.
+        # Every batch is encoded before the first is sent: a record that is not valid JSON (NaN, a lone surrogate,
+        # runaway nesting) stops the whole upload with nothing sent, and each batch is encoded exactly once.
+        # A record is copied (to add its "type") only when it lacks it.
+        batches: list[list[Mapping[str, Any]]] = []
+        bodies: list[JsonBody] = []
+        for outcome in outcomes:
             batch = [
                 r if r.get("type") == kind else {**r, "type": kind}
                 for r in records[outcome.start : outcome.start + outcome.size]
             ]
+            batches.append(batch)
+            bodies.append(JsonBody(_encode_batch(batch, outcome.start)))
+        done = 0
+        limit = self._limit()
+
+        async def run(n: int) -> None:
+            nonlocal done
+            outcome, batch, body = outcomes[n], batches[n], bodies[n]
             if limit is None:
-                await self._upload_batch(path, batch, outcome)
+                await self._upload_batch(path, batch, body, outcome)
             else:
                 with anyio.move_on_after(max(0.0, limit - time.monotonic())) as scope:
-                    await self._upload_batch(path, batch, outcome)
+                    await self._upload_batch(path, batch, body, outcome)
                 if scope.cancelled_caught:
                     outcome.unsent_reason = (
                         "no answer from CleverTap within the call's time budget; these records may or may not have "
@@ -634,8 +644,8 @@ class CleverTapClient:
                     log.warning("upload progress callback failed", exc_info=True)
 
         async with anyio.create_task_group() as tg:
-            for outcome in outcomes:
-                tg.start_soon(run, outcome)
+            for n in range(len(outcomes)):
+                tg.start_soon(run, n)
 
         fatal = next((o.fatal for o in outcomes if o.fatal is not None), None)
         if fatal is not None and all(o.fatal is not None for o in outcomes):
@@ -659,11 +669,13 @@ class CleverTapClient:
             unsent_reason="; ".join(reasons) if reasons else None,
         )
 
-    async def _upload_batch(self, path: str, batch: list[Mapping[str, Any]], outcome: _BatchOutcome) -> None:
+    async def _upload_batch(
+        self, path: str, batch: list[Mapping[str, Any]], body: JsonBody, outcome: _BatchOutcome
+    ) -> None:
         try:
             async with self._upload_sem:
                 outcome.sent = True
-                response = await self.executor.request("POST", path, None, {"d": batch})
+                response = await self.executor.request("POST", path, None, body)
         except UpstreamError as exc:
             if exc.retryable:
                 outcome.unsent_reason = (
@@ -816,3 +828,18 @@ def _cursor_gone(exc: CleverTapError) -> bool:
     text = str(exc.details.get("error", exc.message)).lower()
     code = str(exc.code or "").lower()
     return any(marker in text for marker in _CURSOR_GONE_MARKERS) or code == "cursor_invalidated"
+
+
+def _encode_batch(batch: list[Mapping[str, Any]], start: int) -> bytes:
+    """One upload body as strict JSON; on failure, name the caller's first record (0-based) that is not JSON."""
+    try:
+        return strict_json({"d": batch})
+    except InputError as exc:
+        for offset, record in enumerate(batch):
+            try:
+                strict_json(record)
+            except InputError:
+                raise InputError(
+                    f"record {start + offset} cannot be sent: {exc.message} Nothing was sent.", hint=exc.hint
+                ) from None
+        raise

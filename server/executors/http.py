@@ -16,7 +16,8 @@ import anyio
 import httpx
 
 from server.executors import LocalActions
-from tools.api import ActionInfo, ActionRun, ConnectResult, ProgressFn, RawResponse
+from server.wirejson import strict_json
+from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
 from tools.errors import CleverTapError, ConfigurationError, InputError, ToolFailure
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,10 @@ class HttpExecutor:
         content: bytes | None = None
         if method != "GET":
             headers["Content-Type"] = "application/json"
-            if body is not None:
-                content = json.dumps(body, separators=(",", ":")).encode()
+            if isinstance(body, JsonBody):
+                content = body.data
+            elif body is not None:
+                content = strict_json(body)
         try:
             response = await self._http().request(method, url, content=content, headers=headers)
             raw = await response.aread()

@@ -26,7 +26,7 @@ from server.clevertap.client import remaining_budget
 from server.membrane.auth import TokenSource, token_source_from_env
 from server.membrane.client import CONNECT_HINT, DEFAULT_API_URL, ApiResponse, MembraneClient
 from server.membrane.state import ConnectionStateStore, default_state_dir
-from tools.api import ActionInfo, ActionRun, ConnectResult, ProgressFn, RawResponse
+from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
 from tools.errors import ConfigurationError, MembraneError
 
 if TYPE_CHECKING:
@@ -610,6 +610,8 @@ class MembraneExecutor:
         payload: dict[str, Any] = {"path": path, "method": method.upper()}
         if query:
             payload["query"] = {k: v for k, v in query.items() if v is not None}
+        if isinstance(body, JsonBody):
+            body = json.loads(body.data)
         if body is not None:
             payload["data"] = body
             payload["headers"] = {"Content-Type": "application/json"}

@@ -19,7 +19,12 @@ from tools.errors import ConsentRequired
 
 
 def payload_digest(payload: Any) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """SHA-256 of canonical JSON. ASCII escapes keep any text encodable; a payload too deep to encode hashes as
+    its type name (such arguments are refused before any upstream call anyway)."""
+    try:
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    except RecursionError:
+        canonical = type(payload).__name__
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
