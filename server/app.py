@@ -329,9 +329,14 @@ class App:
             self.runtime.consent.verify(spec.name, args, token)
         assert spec.action_key is not None
         run = await self.runtime.executor.run_action(spec.action_key, args)
-        out: dict[str, Any] = {"output": run.output}
+        from tools.exports import bound_json
+
+        output, cut = bound_json(run.output, self.runtime.settings.max_result_bytes - 500)
+        out: dict[str, Any] = {"output": output}
         if run.action_run_id:
             out["action_run_id"] = run.action_run_id
+        if cut:
+            out["next_step"] = f"The action's output was cut to fit the result ({cut}): narrow the input."
         return out
 
 

@@ -6,6 +6,7 @@ forwards action runs and proxy requests to a small sandbox emulator, so answers 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -463,3 +464,24 @@ async def test_stdio_from_nothing_to_every_kind_of_call(mode: str, tmp_path: Pat
             assert preview["confirm_token"]
     if mode == "legacy":
         assert notes.tools_changed() == 1
+
+
+async def test_a_large_live_output_is_bounded(
+    served: tuple[str, FakeMembrane], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.executors.membrane import MembraneExecutor
+    from tools.api import ActionRun
+
+    async def huge(self: MembraneExecutor, key_or_id: str, input: Any) -> ActionRun:
+        return ActionRun(output={"rows": [{"n": i, "pad": "x" * 200} for i in range(5_000)]}, action_run_id="run-big")
+
+    url, fake = served
+    async with membrane_client(url) as client:
+        pending = ok(await client.call_tool("clevertap_connect", {"wait_seconds": 5}))
+        fake.complete_client_action(pending["connection_id"])
+        assert ok(await client.call_tool("clevertap_connect", {"wait_seconds": 5}))["state"] == "READY"
+        monkeypatch.setattr(MembraneExecutor, "run_action", huge)
+        out = ok(await client.call_tool("clevertap_get_campaigns", {**SPAN}))
+    assert out["action_run_id"] == "run-big" and "cut" in out["next_step"]
+    assert 0 < len(out["output"]["rows"]) < 5_000
+    assert len(json.dumps(out)) < 70_000
