@@ -54,7 +54,7 @@ class QueryInput(ToolInput):
 
 
 class CountInput(QueryInput):
-    req_id: Annotated[str | int | None, WithJsonSchema({"type": ["string", "integer"]})] = Field(
+    req_id: Annotated[str | int | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})] = Field(
         None, description="req_id of an unfinished count, to continue it."
     )
     wait_seconds: float = Field(20, ge=0, le=120, description="Max seconds to wait.")
@@ -63,7 +63,7 @@ class CountInput(QueryInput):
 class CountOutput(ToolOutput):
     done: bool
     count: int | None = None
-    req_id: Annotated[str | int | None, WithJsonSchema({"type": ["string", "integer"]})] = None
+    req_id: Annotated[str | int | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})] = None
     next_step: str | None = None
 
 
