@@ -113,6 +113,12 @@ def test_answers_that_bad_frames_do_get(server: StdioServer) -> None:
     assert result["isError"] is True and "intent" in result["content"][0]["text"]
     assert len(json.dumps(result)) < 10_000, "the error must not echo the 5 MB argument"
 
+    # pydantic-core's parser refuses a lone surrogate escape; the json module then parses the line, so the tool
+    # itself says what is wrong instead of the frame being dropped unanswered.
+    server.write(FRAMES["lone-surrogate-escape"])
+    result = server.answer(10)["result"]
+    assert result["isError"] is True and "surrogate" in result["content"][0]["text"]
+
     server.write(FRAMES["params-arguments-string"])
     answer = server.answer(14)
     assert "error" in answer or answer["result"]["isError"] is True
