@@ -35,9 +35,17 @@ CASES: dict[str, list[tuple[dict[str, Any], list[str]]]] = {
         ({"events": [{"evtName": "X", "evtData": {}}]}, ["identity"]),
         ({"events": []}, ["events"]),
         ({"events": "not a list"}, ["events"]),
-        ({"events": [{"identity": "a", "evtName": "X", "evtData": "nope"}]}, ["evtData"]),
+        ({"events": [{"identity": "a", "evtName": "X", "evtData": "nope"}]}, ["evtData", "object"]),
+        ({"events": [{"identity": "a", "evtName": "X", "evtData": None}]}, ["[0]", "evtData", "object"]),
+        ({"events": [{"identity": "a", "evtName": "X"}]}, ["evtData", "required"]),
     ],
-    "clevertap_upload_user_profiles": [({"profiles": [{"profileData": {"Name": "x"}}]}, ["identity"])],
+    "clevertap_upload_user_profiles": [
+        ({"profiles": [{"profileData": {"Name": "x"}}]}, ["identity"]),
+        (
+            {"profiles": [{"identity": "a", "profileData": {}}, {"identity": "b", "profileData": [1]}]},
+            ["[1]", "profileData"],
+        ),
+    ],
     "clevertap_upload_device_tokens": [
         ({"tokens": [{"identity": "a", "tokenData": {"id": "t", "type": "fcm"}}]}, ["objectId"]),
         ({"tokens": [{"objectId": "o", "tokenData": {"id": "t", "type": "carrier-pigeon"}}]}, ["type"]),
