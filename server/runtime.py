@@ -221,7 +221,7 @@ class Runtime:
             )
         args = parse_input(spec, input)
         output = await spec.impl(self.context(), args)
-        return ActionRun(output=output.model_dump(mode="json", by_alias=True, exclude_none=True))
+        return ActionRun(output=output.structured())
 
     async def search(self, intent: str, limit: int) -> list[ActionInfo]:
         from tools.catalog import search_catalog

@@ -57,6 +57,10 @@ class ToolOutput(BaseModel):
 
     model_config = ConfigDict(extra="allow", json_schema_extra=compact_schema)
 
+    def structured(self) -> dict[str, Any]:
+        """The ``structuredContent`` the client receives: JSON values, without nulls."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
 
 @dataclass
 class ToolContext:
