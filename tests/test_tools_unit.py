@@ -622,3 +622,31 @@ async def test_request_bounds(fakes: Fakes) -> None:
     fakes.executor.responses[("GET", "/1/big.json")] = RawResponse(200, {"records": [{"v": "z" * 100}] * 2000})
     out = await run(spec, fakes, {"path": "/1/big.json"}, max_result_bytes=4000)
     assert len(json.dumps(out)) < 4000 and "truncated" in out["note"] and out["body"]["records"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": [1, 2.5, None, True]}, "Zoë 👋", {"text": "NaN"}, [], {"k": "x" * 1000}, {"n": 10**30}],
+)
+def test_json_size_is_the_compact_utf8_length(value: Any) -> None:
+    from tools.exports import json_size
+
+    assert json_size(value) == len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def test_json_size_measures_what_the_fast_encoder_refuses() -> None:
+    from tools.exports import json_size
+
+    assert json_size({"s": "a\ud800b"}) == len('{"s":"a') + 3 + len('b"}')  # a surrogate is 3 bytes
+    assert json_size({"when": object()}) > len('{"when":""}')  # written as its str()
+
+
+def test_take_within_stops_at_the_budget_and_always_makes_progress() -> None:
+    from tools.exports import take_within
+
+    items = [{"i": i, "pad": "x" * 90} for i in range(50)]  # about 100 bytes each
+    n = take_within(items, 1_000)
+    assert 8 <= n <= 10
+    assert len(json.dumps(items[:n], separators=(",", ":"))) <= 1_000 < len(json.dumps(items[: n + 1]))
+    assert take_within(items, 10) == 1  # one record over budget is still returned
+    assert take_within(items, 10, min_items=0) == 0

@@ -1,4 +1,5 @@
-"""``strict_json``: pydantic-core's encoder for speed, the standard library's verdict wherever they could differ."""
+"""Wire JSON both ways: ``strict_json`` (pydantic-core's encoder for speed, the standard library's verdict wherever
+they could differ) and ``parse_body`` (pydantic-core's parser first, the lenient path for what it refuses)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from server.executors.http import parse_body
 from server.wirejson import strict_json
 from tools.errors import InputError
 
@@ -60,3 +62,27 @@ def test_a_cycle_is_an_input_error_not_a_crash() -> None:
     loop["self"] = loop
     with pytest.raises(InputError):
         strict_json(loop)
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        (
+            b'{"status":"success","records":[{"a":1.5}],"next_cursor":"x"}',
+            {"status": "success", "records": [{"a": 1.5}], "next_cursor": "x"},
+        ),
+        (b'{"v":NaN}', "nan"),  # CleverTap never sends it, but a lenient parse keeps the answer readable
+        (b'"\\ud800"', "\ud800"),  # a lone surrogate escape: pydantic-core refuses it, json takes it
+        (b'{"bad":"\xff"}', {"bad": "\ufffd"}),  # invalid UTF-8: decoded with replacement, then parsed
+        (b"\xef\xbb\xbf{}", "\ufeff{}"),  # a byte-order mark: kept as text, as before
+        (b"   ", ""),
+        (b"", ""),
+        (b"<html>502</html>", "<html>502</html>"),
+    ],
+)
+def test_parse_body(raw: bytes, parsed: Any) -> None:
+    got = parse_body(raw)
+    if parsed == "nan":
+        assert got["v"] != got["v"]
+    else:
+        assert got == parsed

@@ -9,6 +9,7 @@ import json
 from typing import Any, Literal
 
 from pydantic import Field
+from pydantic_core import PydanticSerializationError, to_json
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
 from tools.counts import QueryInput
@@ -31,8 +32,14 @@ MAX_RECORDS = "Max records now."  # handles are ``ct_`` + a few characters; Clev
 
 
 def json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact UTF-8 JSON (what the server sends)."""
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    """Bytes of ``value`` as compact UTF-8 JSON (what the server sends). Runs once per exported record, so
+    pydantic-core's encoder measures (five times faster than ``json.dumps``); what it refuses, such as a lone
+    surrogate an upstream escaped, is measured by the standard library."""
+    try:
+        return len(to_json(value, fallback=str))
+    except (PydanticSerializationError, ValueError, TypeError, RecursionError):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        return len(text.encode("utf-8", "surrogatepass"))
 
 
 def take_within(items: list[Any], max_bytes: int, *, min_items: int = 1) -> int:
@@ -106,6 +113,12 @@ class ExportOutput(ToolOutput):
     done: bool
     cursor: str | None = None
     next_step: str
+
+    def structured(self) -> dict[str, Any]:
+        # The records are parsed JSON (from CleverTap, Membrane or the handle store) and are passed on as they are:
+        # walking and copying them costs as much as everything else the server does for an export page.
+        rest = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"records"})
+        return {"records": self.records, **rest}
 
 
 # -- implementation ----------------------------------------------------------------------------------------------------

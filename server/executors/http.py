@@ -14,8 +14,10 @@ from urllib.parse import urlencode, urlsplit
 
 import anyio
 import httpx
+from pydantic_core import from_json
 
 from server.executors import LocalActions
+from server.gcpause import gc_paused
 from server.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
 from tools.errors import CleverTapError, ConfigurationError, InputError, ToolFailure
@@ -61,14 +63,22 @@ def join_path(path: str, query: Mapping[str, Any] | None) -> str:
 
 
 def parse_body(content: bytes) -> Any:
-    """JSON when it parses, else the text (empty answers give ``""``)."""
-    text = content.decode("utf-8", errors="replace")
-    if not text.strip():
-        return ""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    """JSON when it parses, else the text (empty answers give ``""``).
+
+    A 5,000-record export page is parsed by pydantic-core with the collector paused (see ``server/gcpause.py``);
+    what it refuses (invalid UTF-8, lone surrogate escapes, NaN) is decoded leniently and parsed by ``json``."""
+    with gc_paused():
+        try:
+            return from_json(content)
+        except ValueError:
+            pass
+        text = content.decode("utf-8", errors="replace")
+        if not text.strip():
+            return ""
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
 
 
 class HttpExecutor:
