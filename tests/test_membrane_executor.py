@@ -19,7 +19,7 @@ import httpx
 import jwt
 import pytest
 
-from server.executors.membrane import POPULAR_ACTION_KEYS, MembraneExecutor, _unwrap
+from server.executors.membrane import POPULAR_ACTION_KEYS, READ_ATTEMPTS, MembraneExecutor, _unwrap
 from server.membrane.auth import (
     CliCredentials,
     MintedToken,
@@ -541,13 +541,29 @@ async def test_refused_token(fake_server: tuple[str, FakeMembrane], tmp_path: Pa
     await executor.aclose()
 
 
+SLOW_DOWN = {"type": "bad_request", "key": "rate_limit_exceeded", "message": "Slow down"}
+
+
 async def test_rate_limit_is_retryable(fake_server: tuple[str, FakeMembrane], tmp_path: Path) -> None:
     url, fake = fake_server
     executor = await ready_executor(url, fake, tmp_path)
-    fake.inject("GET", "/actions", 429, {"type": "bad_request", "key": "rate_limit_exceeded", "message": "Slow down"})
+    executor.retry_backoff_s = 0.01
+    fake.inject("GET", "/actions", 429, SLOW_DOWN, times=READ_ATTEMPTS)
     with pytest.raises(MembraneError, match="rate limiting") as caught:
         await executor.search_actions("events", 5)
     assert caught.value.retryable and caught.value.status == 429
+    await executor.aclose()
+
+
+async def test_action_search_is_retried_like_every_read(fake_server: tuple[str, FakeMembrane], tmp_path: Path) -> None:
+    url, fake = fake_server
+    executor = await ready_executor(url, fake, tmp_path)
+    executor.retry_backoff_s = 0.01
+    fake.inject("GET", "/actions", 429, SLOW_DOWN, times=READ_ATTEMPTS - 1)
+    found = await executor.search_actions("events", 5)
+    assert found, "the search succeeds once Membrane stops refusing"
+    searches = [c for c in fake.calls_to("GET", "/actions") if c.query.get("intent") == "events"]
+    assert len(searches) == READ_ATTEMPTS
     await executor.aclose()
 
 

@@ -763,7 +763,7 @@ class MembraneExecutor:
             )
 
         try:
-            response = await once()
+            response = await self._retrying(once, read=True)  # a search changes nothing: safe to repeat
         except MembraneError as exc:
             raise await self._failed(exc, connection_id) from None
         if not isinstance(response.body, (dict, list)):
