@@ -727,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, help="sequential tool calls per side (default 1000, quick 100)")
     parser.add_argument("--upload", type=int, help="events to upload (default 100000, quick 10000)")
     parser.add_argument("--export", type=int, help="events in the exported range (default 200000, quick 20000)")
-    parser.add_argument("--bulk-runs", type=int, help="upload pairs, server and floor interleaved (default 3, quick 1)")
+    parser.add_argument("--bulk-runs", type=int, help="upload pairs, server and floor interleaved (default 5, quick 1)")
     parser.add_argument("--latency-tool", default=LATENCY_TOOL, help="the server tool timed against echo")
     parser.add_argument("--latency-args", default=json.dumps(LATENCY_ARGS), help="its arguments as JSON")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for one upload or export")
@@ -743,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         "calls": ns.calls or (100 if ns.quick else 1000),
         "upload": ns.upload or (10_000 if ns.quick else 100_000),
         "export": ns.export or (20_000 if ns.quick else 200_000),
-        "bulk_runs": ns.bulk_runs or (1 if ns.quick else 3),
+        "bulk_runs": ns.bulk_runs or (1 if ns.quick else 5),
         "latency_tool": ns.latency_tool,
         "latency_args": json.loads(ns.latency_args),
         "sections": only,
