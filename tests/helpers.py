@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -73,25 +74,24 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def sandbox_http(*args: str) -> Iterator[str]:
-    """`clevertap-mcp sandbox serve` in a subprocess on a free loopback port; yields its base URL."""
-    port = free_port()
+def loopback_server(argv: list[str], port: int) -> Iterator[str]:
+    """``python argv...`` in a subprocess that listens on 127.0.0.1:``port``; yields its base URL once it accepts
+    connections, and stops it on exit."""
+    # stderr goes to a file, not a pipe nobody drains: a chatty server must not block on a full pipe.
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "sandbox", "serve", "--port", str(port), *args],
-        cwd=ROOT,
-        env=child_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [sys.executable, *argv], cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=stderr
     )
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"sandbox serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                stderr.seek(0)
+                raise RuntimeError(f"{argv} exited: {stderr.read().decode(errors='replace')[-3000:]}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 break
             if time.monotonic() > deadline:
-                raise RuntimeError("sandbox serve did not start")
+                raise RuntimeError(f"{argv} did not start listening within 60 s")
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -100,3 +100,12 @@ def sandbox_http(*args: str) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        stderr.close()
+
+
+@contextlib.contextmanager
+def sandbox_http(*args: str) -> Iterator[str]:
+    """`clevertap-mcp sandbox serve` in a subprocess on a free loopback port; yields its base URL."""
+    port = free_port()
+    with loopback_server(["-m", "server", "sandbox", "serve", "--port", str(port), *args], port) as url:
+        yield url

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ from server.executors.http import HttpExecutor
 from server.runtime import Runtime
 from server.sandbox import Fault, SandboxApp, SandboxConfig, create_app
 from tests.fakes.membrane import FakeMembrane, running_fake_membrane
-from tests.helpers import ROOT, child_env, day, err, free_port, make_runtime, mcp_client, ok, text
+from tests.helpers import day, err, free_port, loopback_server, make_runtime, mcp_client, ok, text
 
 pytestmark = pytest.mark.anyio
 
@@ -418,29 +416,15 @@ async def test_fault_plan_via_the_admin_endpoint_and_config() -> None:
 
 @contextlib.contextmanager
 def served_sandbox() -> Iterator[str]:
-    """``server.sandbox.serve`` (what `clevertap-mcp sandbox serve` runs) with the admin endpoint, in a subprocess."""
+    """``server.sandbox.serve`` (what `clevertap-mcp sandbox serve` runs) with the admin endpoint and the small seed
+    above, in a subprocess: the CLI does not take seed sizes."""
     port = free_port()
     code = (
         "from server.sandbox import SandboxConfig, serve; "
         f"serve(port={port}, admin=True, config=SandboxConfig(**{SEED!r}))"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=child_env(), stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/__sandbox/stats", timeout=1).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the sandbox server did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with loopback_server(["-c", code], port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
