@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from server.config import load_settings, parse_tool_names
-from server.scrub import Scrubber, configure_logging
+from server.policies.scrub import Scrubber, configure_logging
 
 USAGE_EPILOG = """\
 commands:
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(scrubber, getattr(logging, level_name, logging.WARNING))
 
     if ns.command == "sandbox":
-        from server.sandbox import SandboxConfig, serve
+        from server.backends.sandbox import SandboxConfig, serve
 
         config = SandboxConfig(account_id=ns.account_id, passcode=ns.passcode)
         serve(host=ns.host, port=ns.port, config=config, admin=ns.admin)
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return anyio.run(_call, runtime, ns.tool, arguments)
     if ns.transport == "http":
-        from server.http import HttpOptions, serve_http
+        from server.transports.http import HttpOptions, serve_http
 
         return serve_http(runtime, HttpOptions.from_env(ns.http_host, ns.http_port))
     anyio.run(_serve_stdio, runtime)
@@ -164,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 async def _serve_stdio(runtime: Any) -> None:
     from mcp.server import NotificationOptions
 
-    from server.app import build_server
-    from server.stdio import stdio_server
+    from server.protocol.app import build_server
+    from server.transports.stdio import stdio_server
 
     server, _ = build_server(runtime)
     try:
@@ -178,7 +178,7 @@ async def _serve_stdio(runtime: Any) -> None:
 async def _print_tools(runtime: Any) -> int:
     from mcp import Client
 
-    from server.app import build_server
+    from server.protocol.app import build_server
 
     server, _ = build_server(runtime)
     async with Client(server, mode="legacy") as client:
@@ -191,7 +191,7 @@ async def _call(runtime: Any, tool: str, arguments: dict[str, Any]) -> int:
     import mcp.types as types
     from mcp import Client
 
-    from server.app import build_server
+    from server.protocol.app import build_server
 
     server, _ = build_server(runtime)
     try:

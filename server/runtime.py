@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from server.audit import AuditLog
+from server.codec.gcpause import gc_paused
 from server.config import Settings
-from server.gcpause import gc_paused
-from server.scrub import Scrubber
+from server.policies.audit import AuditLog
+from server.policies.scrub import Scrubber
 from server.state.consent import HmacConsentSigner
 from server.state.handles import MemoryHandleStore
 from tools.api import ActionInfo, ActionRun, CleverTapApi, Executor, HandleStore, ProgressFn
@@ -44,7 +44,7 @@ def validation_message(exc: ValidationError, limit: int = 8) -> str:
 
 def parse_input(spec: ToolSpec[Any, Any], arguments: Mapping[str, Any]) -> Any:
     try:
-        with gc_paused():  # an upload's 100,000 records are acyclic: see server/gcpause.py
+        with gc_paused():  # an upload's 100,000 records are acyclic: see server/codec/gcpause.py
             return spec.input_model.model_validate(arguments)
     except ValidationError as exc:
         raise InputError(
@@ -106,7 +106,7 @@ class Runtime:
     @property
     def api(self) -> CleverTapApi:
         if self._api is None:
-            from server.clevertap.client import CleverTapClient
+            from server.backends.clevertap.client import CleverTapClient
 
             # The embedded emulator answers polls at once; real CleverTap needs time between polls.
             interval = 0.05 if self.backend == "sandbox" else 1.0
@@ -123,8 +123,8 @@ class Runtime:
         if self.backend == "sandbox":
             import httpx
 
-            from server.executors.http import HttpExecutor
-            from server.sandbox import SandboxConfig, create_app
+            from server.backends.clevertap.executor import HttpExecutor
+            from server.backends.sandbox import SandboxConfig, create_app
 
             app = create_app(SandboxConfig(account_id=SANDBOX_ACCOUNT_ID, passcode=SANDBOX_PASSCODE))
             return HttpExecutor(
@@ -137,8 +137,8 @@ class Runtime:
                 local_actions=self,
             )
         if self.backend == "clevertap":
-            from server.clevertap.regions import base_url_for
-            from server.executors.http import HttpExecutor
+            from server.backends.clevertap.executor import HttpExecutor
+            from server.backends.clevertap.regions import base_url_for
 
             assert s.clevertap_account_id is not None and s.clevertap_passcode is not None
             return HttpExecutor(
@@ -152,14 +152,14 @@ class Runtime:
                 read_timeout_s=s.http_timeout_s,
             )
         if self.backend == "membrane":
-            from server.executors.membrane import MembraneExecutor
+            from server.backends.membrane.executor import MembraneExecutor
 
             executor = MembraneExecutor.from_settings(s, scrubber=self.scrub)
             executor.set_tools_changed_listener(self._on_tools_changed)
             executor.call_budget_s = s.call_budget_s
             executor.retry_backoff_s = s.retry_backoff_s
             return executor
-        from server.executors.http import UnconfiguredExecutor
+        from server.backends.clevertap.executor import UnconfiguredExecutor
 
         return UnconfiguredExecutor()
 

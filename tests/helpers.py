@@ -17,8 +17,8 @@ from typing import Any
 import mcp.types as types
 from mcp import Client
 
-from server.app import build_server
 from server.config import load_settings
+from server.protocol.app import build_server
 from server.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from mcp.shared.memory import create_client_server_memory_streams
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
-from server.app import build_server
+from server.protocol.app import build_server
 from server.runtime import Runtime
 
 PROTOCOL_VERSION = "2025-11-25"

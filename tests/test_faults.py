@@ -19,10 +19,10 @@ import httpx
 import pytest
 from mcp import Client
 
-from server.clevertap.client import CleverTapClient
-from server.executors.http import HttpExecutor
+from server.backends.clevertap.client import CleverTapClient
+from server.backends.clevertap.executor import HttpExecutor
+from server.backends.sandbox import Fault, SandboxApp, SandboxConfig, create_app
 from server.runtime import Runtime
-from server.sandbox import Fault, SandboxApp, SandboxConfig, create_app
 from tests.fakes.membrane import FakeMembrane, running_fake_membrane
 from tests.helpers import day, err, free_port, loopback_server, make_runtime, mcp_client, ok, text
 
@@ -416,11 +416,11 @@ async def test_fault_plan_via_the_admin_endpoint_and_config() -> None:
 
 @contextlib.contextmanager
 def served_sandbox() -> Iterator[str]:
-    """``server.sandbox.serve`` (what `clevertap-mcp sandbox serve` runs) with the admin endpoint and the small seed
-    above, in a subprocess: the CLI does not take seed sizes."""
+    """``server.backends.sandbox.serve`` (what `clevertap-mcp sandbox serve` runs) with the admin endpoint and the
+    small seed above, in a subprocess: the CLI does not take seed sizes."""
     port = free_port()
     code = (
-        "from server.sandbox import SandboxConfig, serve; "
+        "from server.backends.sandbox import SandboxConfig, serve; "
         f"serve(port={port}, admin=True, config=SandboxConfig(**{SEED!r}))"
     )
     with loopback_server(["-c", code], port) as url:

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from server.app import build_server
+from server.protocol.app import build_server
 from tests.helpers import day, make_runtime, mcp_client, text
 from tests.rawmcp import RawError, RawMcp, raw_client, result_text
 from tests.strategies import DATE_HINTS, DEEP, HOSTILE, LONE_SURROGATES, arguments_for, hostile_arguments

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.gcpause import gc_paused
+from server.codec.gcpause import gc_paused
 
 
 @pytest.fixture(autouse=True)

@@ -20,8 +20,8 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from server.http import HostGuard, HttpOptions, RuntimePool, is_loopback
 from server.state.redis_store import RedisHandleStore
+from server.transports.http import HostGuard, HttpOptions, RuntimePool, is_loopback
 from tests.helpers import ROOT, child_env, day, err, make_runtime, ok, sandbox_http
 
 pytestmark = pytest.mark.anyio

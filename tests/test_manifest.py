@@ -55,7 +55,7 @@ def test_manifest_tools_equal_what_tools_list_returns() -> None:
 
 
 def test_versions_agree() -> None:
-    from server.app import VERSION
+    from server.protocol.app import VERSION
 
     pyproject = (ROOT / "pyproject.toml").read_text()
     match = re.search(r'^version = "([^"]+)"', pyproject, re.M)

@@ -19,8 +19,7 @@ import httpx
 import jwt
 import pytest
 
-from server.executors.membrane import POPULAR_ACTION_KEYS, READ_ATTEMPTS, MembraneExecutor, _unwrap
-from server.membrane.auth import (
+from server.backends.membrane.auth import (
     CliCredentials,
     MintedToken,
     StaticToken,
@@ -28,8 +27,9 @@ from server.membrane.auth import (
     has_membrane_credentials,
     token_source_from_env,
 )
-from server.membrane.client import ApiResponse
-from server.membrane.state import STATE_FILE_NAME, ConnectionStateStore, default_state_dir
+from server.backends.membrane.client import ApiResponse
+from server.backends.membrane.executor import POPULAR_ACTION_KEYS, READ_ATTEMPTS, MembraneExecutor, _unwrap
+from server.backends.membrane.state import STATE_FILE_NAME, ConnectionStateStore, default_state_dir
 from tests.fakes.membrane import FakeMembrane, clevertap_stub_app, running_fake_membrane
 from tools.errors import ConfigurationError, MembraneError, ToolFailure
 
@@ -695,7 +695,7 @@ def test_state_store_survives_a_corrupt_file(tmp_path: Path) -> None:
 
 
 async def test_against_the_sandbox_emulator(tmp_path: Path) -> None:
-    sandbox = pytest.importorskip("server.sandbox")
+    sandbox = pytest.importorskip("server.backends.sandbox")
     app = sandbox.create_app(sandbox.SandboxConfig(seed_profiles=40, seed_events=400))
     with running_fake_membrane(clevertap_app=app) as (url, fake):
         executor = make_executor(url, tmp_path, connection_id=fake.add_connection("READY"))
@@ -717,7 +717,7 @@ async def test_against_the_sandbox_emulator(tmp_path: Path) -> None:
 
 async def test_from_settings(tmp_path: Path, fake_server: tuple[str, FakeMembrane]) -> None:
     from server.config import load_settings
-    from server.scrub import Scrubber
+    from server.policies.scrub import Scrubber
 
     url, _ = fake_server
     settings = load_settings({"MEMBRANE_TOKEN": TOKEN, "MEMBRANE_API_URL": url})

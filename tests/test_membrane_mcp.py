@@ -17,7 +17,7 @@ import mcp.types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from server.sandbox import SandboxConfig, create_app
+from server.backends.sandbox import SandboxConfig, create_app
 from tests.fakes.membrane import LIVE_ACTIONS, FakeMembrane, running_fake_membrane
 from tests.helpers import ROOT, child_env, day, err, make_runtime, mcp_client, ok
 from tools.catalog import CATALOG, by_action
@@ -469,7 +469,7 @@ async def test_stdio_from_nothing_to_every_kind_of_call(mode: str, tmp_path: Pat
 async def test_a_large_live_output_is_bounded(
     served: tuple[str, FakeMembrane], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from server.executors.membrane import MembraneExecutor
+    from server.backends.membrane.executor import MembraneExecutor
     from tools.api import ActionRun
 
     async def huge(self: MembraneExecutor, key_or_id: str, input: Any) -> ActionRun:

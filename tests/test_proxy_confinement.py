@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import pytest
 from mcp import Client
 
-from server.sandbox import SandboxConfig, create_app
+from server.backends.sandbox import SandboxConfig, create_app
 from tests.fakes.membrane import serve_asgi
 from tests.helpers import err, make_runtime, mcp_client, ok
 

@@ -8,7 +8,7 @@ import mcp.types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from server.clevertap.regions import REGIONS
+from server.backends.clevertap.regions import REGIONS
 from tests.helpers import make_runtime, mcp_client
 from tools.catalog import CATALOG
 

@@ -17,7 +17,7 @@ import anyio
 import httpx
 import pytest
 
-from server.sandbox import SandboxApp, SandboxConfig, create_app
+from server.backends.sandbox import SandboxApp, SandboxConfig, create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -751,7 +751,7 @@ async def test_default_seed_scale(tmp_path: Path) -> None:
 
 def test_serve_over_real_http(cache_dir: str) -> None:
     code = (
-        "import datetime as dt; from server.sandbox import SandboxConfig, serve; "
+        "import datetime as dt; from server.backends.sandbox import SandboxConfig, serve; "
         f"serve(port=0, config=SandboxConfig(anchor=dt.date(2026, 5, 1), cache_dir={cache_dir!r}, "
         "seed_profiles=300, seed_events=12000, count_partial_polls=0))"
     )

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.sandbox import create_app
+from server.backends.sandbox import create_app
 from tests.fakes.membrane import FakeMembrane, running_fake_membrane
 from tests.helpers import child_env, day, free_port, sandbox_http
 from tests.stdio_raw import StdioServer
@@ -219,7 +219,7 @@ def test_the_sessions_really_failed_and_succeeded(sessions: dict[str, Session]) 
 
 def test_secrets_are_scrubbed_from_what_upstream_echoes() -> None:
     """An upstream error text that quotes the passcode or a token (some proxies do) reaches the model scrubbed."""
-    from server.scrub import Scrubber
+    from server.policies.scrub import Scrubber
 
     scrub = Scrubber([RIGHT_PASSCODE, MEMBRANE_TOKEN])
     minted = "eyJhbGciOiJIUzI1NiJ9.eyJ0ZW5hbnRLZXkiOiJ0In0.c2lnbmF0dXJl"

@@ -14,9 +14,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from server.clevertap import CleverTapClient, base_url_for, error_text, is_write, validate_date_range
-from server.clevertap.regions import REGIONS
-from server.executors.http import HttpExecutor, UnconfiguredExecutor, encode_query, join_path
+from server.backends.clevertap import CleverTapClient, base_url_for, error_text, is_write, validate_date_range
+from server.backends.clevertap.executor import HttpExecutor, UnconfiguredExecutor, encode_query, join_path
+from server.backends.clevertap.regions import REGIONS
 from tests.fakes.quirky_clevertap import IN_PROGRESS, NetworkFailure, QuirkyCleverTap, Reply, Seen
 from tools.api import ActionInfo, ActionRun, ConnectResult, CountResult
 from tools.errors import (

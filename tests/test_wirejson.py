@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from server.executors.http import parse_body
-from server.wirejson import strict_json
+from server.backends.clevertap.executor import parse_body
+from server.codec.wirejson import strict_json
 from tools.errors import InputError
 
 

@@ -50,7 +50,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 # The emulator's fault kinds: one fault table drives the tests of both backends.
-from server.sandbox.config import FAULT_KINDS
+from server.backends.sandbox.config import FAULT_KINDS
 
 Scenario = Literal["ok", "setup_failed", "configuration_error", "provide_input"]
 UI_BASE = "https://ui.getmembrane.com"

@@ -1,7 +1,7 @@
 """The CleverTap wire client and region table."""
 
-from server.clevertap.client import CleverTapClient, error_text, is_write, validate_date_range
-from server.clevertap.regions import DEFAULT_REGION, REGIONS, base_url_for, normalise_region
+from server.backends.clevertap.client import CleverTapClient, error_text, is_write, validate_date_range
+from server.backends.clevertap.regions import DEFAULT_REGION, REGIONS, base_url_for, normalise_region
 
 __all__ = [
     "DEFAULT_REGION",

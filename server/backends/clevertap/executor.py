@@ -1,7 +1,8 @@
 """Executors that talk HTTP to a CleverTap-compatible API (CleverTap itself or the sandbox), and the unconfigured one.
 
 ``HttpExecutor.request`` is deliberately thin: it sends one request and returns what came back, whatever the status.
-Interpreting the answer (errors, retries, polling, cursors) is ``server.clevertap.client.CleverTapClient``'s job.
+Interpreting the answer (errors, retries, polling, cursors) is the job of
+``server.backends.clevertap.client.CleverTapClient``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import anyio
 import httpx
 from pydantic_core import from_json
 
-from server.executors import LocalActions
-from server.gcpause import gc_paused
-from server.wirejson import strict_json
+from server.backends import LocalActions
+from server.codec.gcpause import gc_paused
+from server.codec.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
 from tools.errors import CleverTapError, ConfigurationError, InputError, ToolFailure
 
@@ -65,7 +66,7 @@ def join_path(path: str, query: Mapping[str, Any] | None) -> str:
 def parse_body(content: bytes) -> Any:
     """JSON when it parses, else the text (empty answers give ``""``).
 
-    A 5,000-record export page is parsed by pydantic-core with the collector paused (see ``server/gcpause.py``);
+    A 5,000-record export page is parsed by pydantic-core with the collector paused (see ``server/codec/gcpause.py``);
     what it refuses (invalid UTF-8, lone surrogate escapes, NaN) is decoded leniently and parsed by ``json``."""
     with gc_paused():
         try:

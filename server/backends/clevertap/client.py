@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import anyio
 
-from server.wirejson import strict_json
+from server.codec.wirejson import strict_json
 from tools.api import (
     CountResult,
     Executor,

@@ -32,8 +32,8 @@ import anyio.abc
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.policies.scrub import Scrubber
 from server.runtime import Runtime
-from server.scrub import Scrubber
 from tools.api import HandleStore
 
 log = logging.getLogger("clevertap_mcp.http")
@@ -314,7 +314,7 @@ def build_http_app(runtime: Runtime, options: HttpOptions, *, handles: HandleSto
     from starlette.applications import Starlette
     from starlette.routing import Route
 
-    from server.app import build_server
+    from server.protocol.app import build_server
 
     pool = RuntimePool(runtime, handles=handles, max_items=options.max_user_runtimes)
     server, _ = build_server(runtime, runtime_for=pool.resolve)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from server.gcpause import gc_paused
+from server.codec.gcpause import gc_paused
 
 log = logging.getLogger("clevertap_mcp")
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from server.membrane.auth import TokenSource, scrub
+from server.backends.membrane.auth import TokenSource, scrub
 from tools.errors import InputError, MembraneError
 
 log = logging.getLogger("clevertap_mcp.membrane")

@@ -1,10 +1,10 @@
 """The Membrane API layer: token sources (``auth``), HTTP and errors (``client``), the remembered connection
 (``state``).
 
-The executor built on it lives in ``server.executors.membrane``.
+The executor built on it lives in ``server.backends.membrane.executor``.
 """
 
-from server.membrane.auth import (
+from server.backends.membrane.auth import (
     CliCredentials,
     MintedToken,
     StaticToken,
@@ -13,8 +13,8 @@ from server.membrane.auth import (
     mint_tenant_token,
     token_source_from_env,
 )
-from server.membrane.client import API_VERSION, DEFAULT_API_URL, MembraneClient
-from server.membrane.state import ConnectionStateStore, default_state_dir
+from server.backends.membrane.client import API_VERSION, DEFAULT_API_URL, MembraneClient
+from server.backends.membrane.state import ConnectionStateStore, default_state_dir
 
 __all__ = [
     "API_VERSION",

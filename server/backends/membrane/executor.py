@@ -22,10 +22,10 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-from server.clevertap.client import remaining_budget
-from server.membrane.auth import TokenSource, token_source_from_env
-from server.membrane.client import CONNECT_HINT, DEFAULT_API_URL, ApiResponse, MembraneClient
-from server.membrane.state import ConnectionStateStore, default_state_dir
+from server.backends.clevertap.client import remaining_budget
+from server.backends.membrane.auth import TokenSource, token_source_from_env
+from server.backends.membrane.client import CONNECT_HINT, DEFAULT_API_URL, ApiResponse, MembraneClient
+from server.backends.membrane.state import ConnectionStateStore, default_state_dir
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
 from tools.errors import ConfigurationError, MembraneError
 

@@ -1,7 +1,7 @@
 """The sandbox backend: an embedded CleverTap-compatible API emulator with a deterministic demo account.
 
-Written from the API reference only; it shares no code with ``server.clevertap`` (tests of one against the other
-would prove nothing otherwise).
+Written from the API reference only; it shares no code with ``server.backends.clevertap`` (tests of one against
+the other would prove nothing otherwise).
 """
 
 from __future__ import annotations

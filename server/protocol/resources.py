@@ -14,7 +14,7 @@ import mcp.types as types
 from mcp.server import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
-from server.clevertap.regions import DEFAULT_REGION, REGIONS
+from server.backends.clevertap.regions import DEFAULT_REGION, REGIONS
 from server.runtime import Runtime
 
 CATALOG_URI = "clevertap://catalog"

@@ -14,10 +14,10 @@ import mcp.types as types
 from mcp.server import Server, ServerRequestContext
 from pydantic_core import PydanticSerializationError, to_json
 
-from server.privacy import redact
+from server.codec.wirejson import strict_json
+from server.policies.privacy import redact
+from server.policies.scrub import Scrubber
 from server.runtime import Runtime, parse_input
-from server.scrub import Scrubber
-from server.wirejson import strict_json
 from tools.base import ToolSpec, strip_titles
 from tools.errors import ConsentRequired, InputError, ToolFailure
 
@@ -257,7 +257,7 @@ class App:
                 log.debug("progress notification failed", exc_info=True)
 
         limit = self.runtime.settings.call_budget_s + 15
-        from server.clevertap.client import call_deadline
+        from server.backends.clevertap.client import call_deadline
 
         # One budget covers the whole call, however many requests the tool makes.
         with anyio.move_on_after(limit) as scope, call_deadline(self.runtime.settings.call_budget_s):
@@ -361,7 +361,7 @@ class App:
 
 
 def build_server(runtime: Runtime, *, runtime_for: RuntimeResolver | None = None) -> tuple[Server[Any], App]:
-    from server.resources import Resources
+    from server.protocol.resources import Resources
 
     app = App(runtime, runtime_for=runtime_for)
     resources = Resources(app.runtime_for)
