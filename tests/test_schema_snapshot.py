@@ -33,8 +33,10 @@ async def test_tool_schemas_match_the_snapshot() -> None:
 
 
 async def test_tools_list_stays_small() -> None:
-    size = len(json.dumps({"tools": await _listed()}, separators=(",", ":")).encode())
-    assert size <= 24_000, f"tools/list is {size} bytes"
+    """What the model pays for on every request, as listed over MCP: name + description + inputSchema of every tool."""
+    paid = [{k: t[k] for k in ("name", "description", "inputSchema")} for t in await _listed()]  # type: ignore[index]
+    size = len(json.dumps(paid, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size <= 24_000, f"tools/list costs the model {size} bytes"
 
 
 async def test_read_only_lists_only_read_tools_and_refuses_writes() -> None:

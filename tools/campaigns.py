@@ -13,6 +13,7 @@ from tools.counts import FROM, TO, Day
 from tools.errors import CleverTapCredentialsError, CleverTapError
 from tools.exports import take_within
 from tools.models import check_range
+from tools.querylang import PROFILE_FILTER_EXAMPLE, AudienceField
 
 CONFIRM = "From the preview call."
 _WHEN = re.compile(r"^(\d{8}) (\d{2}):(\d{2})$")
@@ -134,9 +135,7 @@ async def stop_campaign(ctx: ToolContext, args: CampaignIdInput) -> StopOutput:
 class CreateCampaignInput(ToolInput):
     name: str = Field(min_length=1, description="Campaign name.")
     target_mode: Literal["push", "email", "sms", "webpush", "whatsapp"] = Field(description="Channel.")
-    where: dict[str, Any] | None = Field(
-        None, description="Audience query {event_name, from, to, ...}; {} = ALL users."
-    )
+    where: AudienceField | None = None
     segment: int | str | None = Field(None, description="Saved segment id, instead of where.")
     content: dict[str, Any] = Field(
         description="push/webpush {title, body}; email {subject, body, sender_name}; sms {body}."
@@ -191,6 +190,7 @@ class CreateCampaignOutput(ToolOutput):
     id: int | str | None = None
     estimates: dict[str, Any] = Field(default_factory=dict)
     total_estimated_reach: int | None = None
+    warning: str | None = None
     confirm_token: str | None = None
     expires_at: int | None = None
     when: str
@@ -229,18 +229,39 @@ async def create_campaign(ctx: ToolContext, args: CreateCampaignInput) -> Create
     answer = await ctx.api.call("POST", "/1/targets/create.json", body={**payload, "estimate_only": True})
     estimates = _estimates(answer)
     total = _total(estimates)
+    warning = await _everyone_warning(ctx, args, payload, total)
     timing = "immediately and cannot be recalled" if args.when == "now" else f"at {args.when}"
     return CreateCampaignOutput(
         created=False,
         estimates=estimates,
         total_estimated_reach=total,
+        warning=warning,
         confirm_token=token,
         expires_at=expires_at,
         when=args.when,
         next_step=(
-            f"Nothing was sent. Tell the user this {args.target_mode} campaign reaches about {total} users and goes "
+            (f"WARNING: {warning} " if warning else "")
+            + f"Nothing was sent. Tell the user this {args.target_mode} campaign reaches about {total} users and goes "
             f"out {timing}; only if they agree, call again with the same arguments plus confirm_token."
         ),
+    )
+
+
+async def _everyone_warning(
+    ctx: ToolContext, args: CreateCampaignInput, payload: dict[str, Any], total: int
+) -> str | None:
+    """A non-empty audience that reaches as many users as the whole account usually means a filter that did not
+    do what was meant: say so in the preview, before the user agrees to anything."""
+    if args.where is None or args.where.everyone or total == 0:
+        return None
+    everyone = await ctx.api.call(
+        "POST", "/1/targets/create.json", body={**payload, "where": {}, "estimate_only": True}
+    )
+    if _total(_estimates(everyone)) != total:
+        return None
+    return (
+        f"this 'where' reaches every reachable user of the account ({total}), the same as no filter at all. "
+        f"Check it selects who you mean; a profile-property filter looks like {PROFILE_FILTER_EXAMPLE}."
     )
 
 

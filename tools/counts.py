@@ -4,42 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import Field, WithJsonSchema, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.models import Operator, check_range, parse_yyyymmdd
+from tools.models import check_range
+from tools.querylang import Day, History, ProfileFilters, PropertyFilter, SessionFilters
 
 EVENT_NAME = "Case-sensitive, e.g. 'Charged'."
 FROM = "Start day YYYYMMDD, inclusive."
 TO = "End day YYYYMMDD, inclusive."
-FILTERS = (
-    "All must match: [{name, operator (equals, contains, greater_than, less_than, between, exists, not_equals...), "
-    "value}]."
-)
-# tools.models.DateInt's validation with a shorter schema (each field's description gives the format).
-Day = Annotated[int, BeforeValidator(parse_yyyymmdd)]
-
-
-class PropertyFilter(ToolInput):
-    name: str = Field(description="Property, case-sensitive.")
-    operator: Operator = Field("equals", description="Comparison.")
-    value: Annotated[
-        str | int | float | bool | list[str | int | float],
-        WithJsonSchema({"type": ["string", "number", "boolean", "array"]}),
-    ] = Field(description="List: any of; [low, high] for between.")
-
-
+FILTERS = "All must match: [{name, operator (equals, contains, greater_than, less_than, between, exists...), value}]."
 # Typed for validation, described compactly in the schema (the typed form costs ~300 bytes more per tool).
 Filters = Annotated[list[PropertyFilter], WithJsonSchema({"type": "array", "items": {"type": "object"}})]
 
 
 class QueryInput(ToolInput):
-    """The query-language core shared by counts and exports: an event, a date range, optional property filters."""
+    """The query-language core shared by counts, exports and the analyst tools: an event, a date range, optional
+    event, session and profile filters and an event-history condition (typed in ``tools.querylang``)."""
 
     event_name: str = Field(min_length=1, description=EVENT_NAME)
     from_: Day = Field(alias="from", description=FROM)
     to: Day = Field(description=TO)
     event_properties: Filters | None = Field(None, max_length=20, description=FILTERS)
+    session_properties: SessionFilters | None = Field(None, max_length=20)
+    common_profile_properties: ProfileFilters | None = None
+    advanced_query: History | None = None
 
     @model_validator(mode="after")
     def _range(self) -> QueryInput:
@@ -47,10 +36,21 @@ class QueryInput(ToolInput):
         return self
 
     def query(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"event_name": self.event_name, "from": self.from_, "to": self.to}
-        if self.event_properties:
-            body["event_properties"] = [f.model_dump() for f in self.event_properties]
-        return body
+        """The body CleverTap reads, exactly as validated (nothing the caller gave is dropped)."""
+        return self.model_dump(
+            mode="json",
+            by_alias=True,
+            exclude_none=True,
+            include={
+                "event_name",
+                "from_",
+                "to",
+                "event_properties",
+                "session_properties",
+                "common_profile_properties",
+                "advanced_query",
+            },
+        )
 
 
 class CountInput(QueryInput):
