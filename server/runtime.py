@@ -109,10 +109,11 @@ class Runtime:
             from server.backends.clevertap.client import CleverTapClient
 
             # The embedded emulator answers polls at once; real CleverTap needs time between polls.
-            interval = 0.05 if self.backend == "sandbox" else 1.0
+            sandbox = self.backend == "sandbox"
             self._api = CleverTapClient(
                 self.executor,
-                poll_interval_s=interval,
+                poll_interval_s=0.05 if sandbox else 1.0,
+                first_poll_s=0.001 if sandbox else 0.05,
                 backoff_base_s=self.settings.retry_backoff_s,
                 call_budget_s=self.settings.call_budget_s,
             )

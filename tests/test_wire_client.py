@@ -413,7 +413,8 @@ async def test_count_polls_partial_with_req_id(client: CleverTapClient, fake: Qu
     assert post.body == COUNT_BODY
     assert [q(p) for p in polls] == ["req_id=384649162721759"] * 2
     assert all(p.body is None and "content-type" not in p.headers for p in polls)
-    assert ft.sleeps == [1.0, 1.0]
+    # The first poll comes soon (most counts are ready by then), the next ones back off towards the interval.
+    assert ft.sleeps == [0.05, 0.1]
 
 
 async def test_string_req_id_is_sent_back_unchanged(client: CleverTapClient, fake: QuirkyCleverTap) -> None:
@@ -433,9 +434,20 @@ async def test_count_budget_expiry_returns_pending(
     with anyio.fail_after(2):
         result = await client.count("/1/counts/events.json", COUNT_BODY, budget_s=2.5)
     assert not result.done and result.req_id == 77 and result.count is None
-    assert ft.sleeps == [1.0, 1.0, 0.5]
+    assert ft.sleeps == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 0.95])
     assert ft.now - start == pytest.approx(2.5)
-    assert len(fake.calls("GET")) == 3
+    assert len(fake.calls("GET")) == 6
+
+
+async def test_count_polls_back_off_to_the_documented_interval(
+    client: CleverTapClient, fake: QuirkyCleverTap, ft: FakeTime
+) -> None:
+    fake.route("POST", "/1/counts/events.json", lambda s: Reply(200, {"status": "partial", "req_id": 9}))
+    fake.route("GET", "/1/counts/events.json", lambda s: Reply(200, {"status": "partial", "req_id": 9}))
+    result = await client.count("/1/counts/events.json", COUNT_BODY, budget_s=6)
+    assert not result.done and result.req_id == 9
+    assert ft.sleeps[:7] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
+    assert max(ft.sleeps) == 1.0 and sum(ft.sleeps) == pytest.approx(6)
 
 
 async def test_poll_count_continues(client: CleverTapClient, fake: QuirkyCleverTap) -> None:

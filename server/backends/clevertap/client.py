@@ -345,6 +345,7 @@ class CleverTapClient:
         other_concurrency: int = 3,
         sleep: SleepFn = anyio.sleep,
         poll_interval_s: float = 1.0,
+        first_poll_s: float = 0.05,
         clock: ClockFn = time.monotonic,
         max_attempts: int = MAX_ATTEMPTS,
         backoff_base_s: float = 0.5,
@@ -357,6 +358,8 @@ class CleverTapClient:
         self._sleep = sleep
         self._clock = clock
         self.poll_interval_s = poll_interval_s
+        # Most counts finish moments after the first 'partial': poll soon, then back off to the documented interval.
+        self.first_poll_s = min(first_poll_s, poll_interval_s)
         self.max_attempts = max(1, max_attempts)
         self.backoff_base_s = backoff_base_s
         self.poll_grace_s = poll_grace_s
@@ -498,6 +501,7 @@ class CleverTapClient:
         return dict(result)
 
     async def _poll(self, path: str, answer: dict[str, Any], deadline: float) -> CountResult:
+        delay = self.first_poll_s
         while answer.get("status") == "partial":
             req_id = answer.get("req_id")
             if req_id is None or isinstance(req_id, bool) or not isinstance(req_id, (int, str)):
@@ -509,7 +513,8 @@ class CleverTapClient:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 return CountResult(done=False, req_id=req_id, body=answer)
-            await self._sleep(min(self.poll_interval_s, remaining))
+            await self._sleep(min(delay, remaining))
+            delay = min(max(delay * 2, 0.001), self.poll_interval_s)
             # A poll is a harmless GET: one still in flight well past the budget is abandoned, not waited for.
             previous = answer
             try:
