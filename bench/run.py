@@ -41,6 +41,7 @@ PYTHON = sys.executable
 SERVER_CMD = [PYTHON, "-m", "server"]
 MINIMAL_CMD = [PYTHON, "-m", "bench.floors.minimal_server"]
 HTTPX_FLOOR = [PYTHON, str(ROOT / "bench" / "floors" / "httpx_upload.py")]
+EXPORT_FLOOR = [PYTHON, str(ROOT / "bench" / "floors" / "httpx_export.py")]
 SANDBOX_ACCOUNT = "DEMO-SANDBOX"
 SANDBOX_PASSCODE = "sandbox"
 PROTOCOL_VERSION = "2025-11-25"
@@ -374,6 +375,18 @@ def run_floor_upload(base: str, n: int, start_ts: int, offset: int, timeout_s: f
     return result
 
 
+def run_floor_export(base: str, date_int: int, timeout_s: float) -> dict[str, Any]:
+    cmd = [*EXPORT_FLOOR, "--base-url", base, "--event", EVENT_NAME, "--day", str(date_int), "--batch-size", "5000"]
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"the httpx export floor did not finish within {timeout_s:.0f} s") from None
+    if done.returncode != 0:
+        raise BenchError(f"the httpx export floor failed ({done.returncode}): {done.stderr[-1500:]!r}")
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
 # -- machine -------------------------------------------------------------------------------------------------------
 
 
@@ -627,6 +640,7 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
                     calls += 1
                 ex_s = time.perf_counter() - t0
                 peak = memory_mb(srv.pid)
+                export_floor = run_floor_export(base, date_int, timeout_s)
     floor_rate = statistics.median(floor_rates)
     mcp_rate = statistics.median(mcp_rates)
     ratio = statistics.median(m / f for m, f in zip(mcp_rates, floor_rates, strict=True))
@@ -668,6 +682,21 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
             records / ex_s,
             "rec/s",
             note=f"{ex_s:.2f} s, {calls} calls, batch_size 5000",
+        ),
+        Figure(
+            "export",
+            "httpx cursor loop, same range (floor)",
+            export_floor["rec_per_s"],
+            "rec/s",
+            note=f"{export_floor['seconds']:.2f} s, {export_floor['pages']} pages",
+        ),
+        Figure(
+            "export",
+            "ratio of throughputs server / floor",
+            (records / ex_s) / export_floor["rec_per_s"],
+            "x",
+            ">= 0.9x",
+            (records / ex_s) / export_floor["rec_per_s"] >= 0.9,
         ),
         Figure("memory", "server peak RSS (VmHWM) after upload + export", peak["VmHWM"], "MB"),
         Figure("memory", "server RSS after export", peak["VmRSS"], "MB"),
@@ -716,7 +745,7 @@ def markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ("coldstart", "toolslist", "latency", "bulk")
+SECTIONS = ("coldstart", "toolslist", "latency", "bulk", "http", "count")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -731,6 +760,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-tool", default=LATENCY_TOOL, help="the server tool timed against echo")
     parser.add_argument("--latency-args", default=json.dumps(LATENCY_ARGS), help="its arguments as JSON")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for one upload or export")
+    parser.add_argument(
+        "--http-requests", type=int, help="HTTP calls per client count and side (default 3000, quick 300)"
+    )
+    parser.add_argument("--http-pairs", type=int, help="HTTP measurement pairs (default 3, quick 1)")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     ns = parser.parse_args(argv)
     only = [s.strip() for s in ns.only.split(",") if s.strip()]
@@ -744,6 +777,8 @@ def main(argv: list[str] | None = None) -> int:
         "upload": ns.upload or (10_000 if ns.quick else 100_000),
         "export": ns.export or (20_000 if ns.quick else 200_000),
         "bulk_runs": ns.bulk_runs or (1 if ns.quick else 5),
+        "http_requests": ns.http_requests or (300 if ns.quick else 3000),
+        "http_pairs": ns.http_pairs or (1 if ns.quick else 3),
         "latency_tool": ns.latency_tool,
         "latency_args": json.loads(ns.latency_args),
         "sections": only,
@@ -753,11 +788,18 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(machine_info(), config)
     m = report.machine
     print(f"# clevertap-mcp bench: {m['cpu']} x{m['cores']}, Python {m['python']}", file=sys.stderr)
+    # bench/paths.py imports this module's helpers as ``bench.run``: run as a script, this module is that one.
+    sys.path.insert(0, str(ROOT))
+    sys.modules.setdefault("bench.run", sys.modules[__name__])
+    from bench import paths
+
     steps: dict[str, Callable[[], None]] = {
         "coldstart": lambda: bench_coldstart(report, config["runs"]),
         "toolslist": lambda: bench_toolslist(report),
         "latency": lambda: bench_latency(report, config["calls"], ns.latency_tool, config["latency_args"]),
         "bulk": lambda: bench_bulk(report, config["upload"], config["export"], ns.timeout, config["bulk_runs"]),
+        "http": lambda: paths.bench_http(report, config["http_requests"], config["http_pairs"]),
+        "count": lambda: paths.bench_count(report, 5 if ns.quick else 21),
     }
     for name in only:
         started = time.perf_counter()
