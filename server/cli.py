@@ -164,10 +164,12 @@ def main(argv: list[str] | None = None) -> int:
 async def _serve_stdio(runtime: Any) -> None:
     from mcp.server import NotificationOptions
 
+    from server.codec.gcpause import settle_for_serving
     from server.protocol.app import build_server
     from server.transports.stdio import stdio_server
 
     server, _ = build_server(runtime)
+    settle_for_serving()
     try:
         async with stdio_server() as (read, write):
             await server.run(read, write, server.create_initialization_options(NotificationOptions(tools_changed=True)))

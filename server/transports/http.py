@@ -389,7 +389,10 @@ def serve_http(runtime: Runtime, options: HttpOptions) -> int:
         )
     import uvicorn
 
+    from server.codec.gcpause import settle_for_serving
+
     app = build_http_app(runtime, options, handles=handles)
+    settle_for_serving()
     config = uvicorn.Config(
         app, host=options.host, port=options.port, log_level="warning", lifespan="on", server_header=False
     )
