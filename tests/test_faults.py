@@ -536,7 +536,7 @@ async def test_membrane_slow_answers_end_inside_the_budget() -> None:
         result, elapsed = await timed(client, "clevertap_get_campaigns", {"fromDate": day(-60), "toDate": day(14)})
         message = err(result)
         assert message.startswith("Membrane error") and "time budget" in message and elapsed < budget + SLACK_S
-        fake.fault("503", "/connections/", method="POST")  # the proxy route: POST /connections/{id}/request
+        fake.fault("503", "/connections/", method="GET")  # the proxy route: GET /connections/{id}/proxy/...
         profile = {"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00001"}}
         raw = err(await client.call_tool("clevertap_request", profile))
         assert raw.startswith("Membrane error") and "HTTP 503" in raw

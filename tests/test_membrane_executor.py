@@ -199,7 +199,10 @@ async def test_connect_full_flow(fake_server: tuple[str, FakeMembrane], tmp_path
     assert first.backend == "membrane" and first.state == "CLIENT_ACTION_REQUIRED"
     ui_url = first.details["uiUrl"]
     assert ui_url.startswith("https://ui.getmembrane.com/")
-    assert first.next_step == f"show this URL to the user: {ui_url}; once they finished, call clevertap_connect again"
+    assert first.next_step == (
+        "follow Membrane's agentInstructions: Ask the user to sign in to CleverTap with the account id and passcode; "
+        f"show this URL to the user: {ui_url}; once they finished, call clevertap_connect again"
+    )
     assert first.details["clientActionType"] == "connect" and first.details["agentInstructions"]
     assert progress and progress[0][1] == 5 and progress[0][2] == "still building..."
     assert executor.live_action("get-event-count") is None
@@ -449,12 +452,34 @@ async def test_run_action_falls_back_when_act_is_unknown(tmp_path: Path, stub: A
         await executor.aclose()
 
 
-async def test_run_action_falls_back_on_unknown_property(fake_server: tuple[str, FakeMembrane], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, {"type": "bad_request", "message": "property key should not exist"}),
+        (404, {"type": "bad_request", "key": "not_found", "message": "Action 'list-custom-events' not found"}),
+        (405, {"type": "bad_request", "message": "Method not allowed for this action"}),
+    ],
+)
+async def test_act_errors_that_do_not_name_the_route_are_not_a_missing_route(
+    fake_server: tuple[str, FakeMembrane], tmp_path: Path, status: int, body: dict[str, Any]
+) -> None:
     url, fake = fake_server
     executor = await ready_executor(url, fake, tmp_path)
-    fake.inject("POST", "/act", 400, {"type": "bad_request", "message": "property key should not exist"})
+    fake.inject("POST", "/act", status, body)
+    with pytest.raises(MembraneError):
+        await executor.run_action("list-custom-events", {})
+    assert executor.act_available and not fake.calls_to("POST", "/actions/")  # no fallback to the old route
+    assert (await executor.run_action("list-custom-events", {})).action_run_id
+    await executor.aclose()
+
+
+async def test_act_405_naming_the_route_falls_back(fake_server: tuple[str, FakeMembrane], tmp_path: Path) -> None:
+    url, fake = fake_server
+    executor = await ready_executor(url, fake, tmp_path)
+    fake.inject("POST", "/act", 405, {"message": "Cannot POST /act", "error": "Method Not Allowed", "statusCode": 405})
     run = await executor.run_action("list-custom-events", {})
     assert run.action_run_id and not executor.act_available
+    assert len(fake.calls_to("POST", "/actions/")) == 1
     await executor.aclose()
 
 
@@ -489,14 +514,15 @@ async def test_request_raw_passthrough(
     cursor = "ZyZjY2Jk%2BQ%3D%3D"
     answer = await executor.request("GET", f"/1/events.json?cursor={cursor}")
     assert answer.status == 200 and answer.body["records"] == [{"raw_query": f"cursor={cursor}"}]
-    sent = fake.calls_to("POST", f"/connections/{connection_id}/request")[-1].json
-    assert sent == {"path": f"/1/events.json?cursor={cursor}", "method": "GET"}
+    proxied = fake.calls_to("GET", f"/connections/{connection_id}/proxy/1/events.json")[-1]
+    assert proxied.query == {"cursor": "ZyZjY2Jk+Q=="}  # decoded by the fake: it was one value, byte for byte
+    assert fake.forwarded[-1]["raw_query"] == f"cursor={cursor}"
 
     answer = await executor.request("POST", "/1/counts/events.json", {"batch_size": 10}, {"event_name": "Charged"})
     assert answer.body == {"status": "success", "count": 42}
-    sent = fake.calls_to("POST", f"/connections/{connection_id}/request")[-1].json
-    assert sent["query"] == {"batch_size": 10} and sent["data"] == {"event_name": "Charged"}
+    assert fake.forwarded[-1]["body"] == {"event_name": "Charged"}
     assert stub[1][-1]["raw_query"] == "batch_size=10" and stub[1][-1]["content_type"] == "application/json"
+    assert not fake.calls_to("POST", f"/connections/{connection_id}/request")
 
     failed = await executor.request("POST", "/1/fail.json", None, {})
     assert failed.status == 400 and failed.body["status"] == "fail"  # CleverTap's answer, not a Membrane error
@@ -507,7 +533,8 @@ async def test_request_raw_passthrough(
 
 @pytest.mark.parametrize("envelope", ["data", "body"])
 async def test_request_envelope(tmp_path: Path, stub: Any, envelope: Any) -> None:
-    with running_fake_membrane(clevertap_app=stub[0], tokens={TOKEN}, envelope=envelope) as (url, fake):
+    kwargs: dict[str, Any] = {"envelope": envelope, "proxy_available": False}  # the /request fallback may wrap
+    with running_fake_membrane(clevertap_app=stub[0], tokens={TOKEN}, **kwargs) as (url, fake):
         executor = await ready_executor(url, fake, tmp_path)
         answer = await executor.request("POST", "/1/fail.json", None, {})
         assert answer.status == 400 and answer.body == {"status": "fail", "error": "Invalid event name", "code": 400}
@@ -537,7 +564,8 @@ async def test_refused_token(fake_server: tuple[str, FakeMembrane], tmp_path: Pa
     assert caught.value.status == 401
     rendered = caught.value.render()
     assert "the Membrane token was refused" in rendered
-    assert "set MEMBRANE_TOKEN, or run `membrane login --tenant` again" in rendered
+    assert "MEMBRANE_TOKEN must be a Membrane tenant token" in rendered and "`membrane token`" in rendered
+    assert "login --tenant" not in rendered
     await executor.aclose()
 
 
@@ -592,8 +620,8 @@ async def test_connection_gone_or_not_ready_after_ready(fake_server: tuple[str, 
     fake.set_state(connection_id, "READY")
     assert await executor.ensure_ready() == connection_id
     fake.inject(
-        "POST",
-        f"/connections/{connection_id}/request",
+        "GET",
+        f"/connections/{connection_id}/proxy/",
         400,
         {"type": "connection", "key": "access_token_expired", "message": "The CleverTap credentials expired."},
     )

@@ -1,4 +1,8 @@
-"""A fake Membrane API (ASGI), written from reference/membrane-api.md, served over real HTTP for tests.
+"""A fake Membrane API (ASGI) that follows the published ``@membranehq/sdk`` 0.28.3, served over real HTTP for tests.
+
+Request bodies and queries are checked with the SDK's zod schemas transcribed as pydantic models (each cites its
+line in the SDK's ``dist/index.node.js``); a request the real API would reject gets a 400 ``bad_request`` ErrorData.
+Routes the fake does not serve answer like the real (NestJS) API: 404 ``Cannot METHOD /path``.
 
 What it does:
 * requires ``Authorization: Bearer ...`` (a fixed token set, and/or HS256 tenant tokens signed with a workspace secret);
@@ -10,9 +14,17 @@ What it does:
 * ``POST /act`` and ``POST /actions/{key}/run`` run actions by forwarding to a CleverTap emulator;
   ``act_available=False`` makes ``/act`` a 404 route (old deployments); ``always-fails`` fails with an ``action_run``
   error;
-* ``POST /connections/{id}/request`` forwards to the CleverTap emulator (``clevertap_app``, called through
-  ``httpx.ASGITransport`` with the demo account's headers), answering raw or in an envelope
-  (``envelope="data"|"body"``).
+* ``<METHOD> /connections/{id}/proxy/{path}`` (the SDK's ``ConnectionProxy``) forwards method, raw query string and
+  body bytes unchanged to the CleverTap emulator (``clevertap_app``, through ``httpx.ASGITransport`` with the demo
+  account's headers) and answers CleverTap's status and body unchanged; ``proxy_available=False`` removes the route;
+* ``POST /connections/{id}/request`` (the CLI's route, the fallback) takes a ``ConnectionProxyRequest`` and forwards
+  it the same way, answering raw or in an envelope (``envelope="data"|"body"``);
+* ``keyless=True`` lists catalog-style actions without ``key`` (run by ``id`` only); ``ui_url=False`` sends
+  ``clientAction`` without ``uiUrl``; ``POST /connection-requests`` (+ ``GET``) gives a URL for a connection, and
+  ``complete_connection_request`` plays the user finishing it; ``lose_authorization(id)`` makes a READY connection
+  disconnected (calls through it fail with a ``connection`` error until it is reconnected);
+* a failed action run answers a terse ``action_run`` error with ``actionRunId``; ``GET /action-run-logs/{id}`` has
+  the reason.
 
 Faults (``fault(kind, path_prefix, ...)``), for the next N requests to a route, before authentication: ``"429"``,
 ``"500"``, ``"503"`` (Membrane error bodies, optional Retry-After), ``"slow"`` (answer after ``delay_s``), ``"drop"``
@@ -43,6 +55,7 @@ from urllib.parse import urlencode
 
 import httpx
 import uvicorn
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +67,111 @@ from server.backends.sandbox.config import FAULT_KINDS
 
 Scenario = Literal["ok", "setup_failed", "configuration_error", "provide_input"]
 UI_BASE = "https://ui.getmembrane.com"
+HTTP_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")  # SDK HttpRequestMethod, index.node.js:10101
+
+
+# -- the SDK's request shapes (zod objects strip unknown keys unless ``.strict()``; ``z.string()`` takes no numbers) --
+
+
+class _Zod(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ConnectionProxyRequest(_Zod):
+    """SDK ``ConnectionProxyRequest``, index.node.js:10614 (the body of ``POST /connections/{id}/request``)."""
+
+    path: StrictStr
+    method: Literal["GET", "POST", "PATCH", "PUT", "DELETE"]  # ``z.string().toUpperCase().pipe(z.enum(...))``
+    pathParameters: dict[str, StrictStr] | None = None
+    data: Any = None
+    query: dict[str, StrictStr] | None = None
+    headers: dict[str, StrictStr] | None = None
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class EnsureConnectionRequest(_Zod):
+    """SDK ``EnsureConnectionRequest``, index.node.js:10572."""
+
+    appUrl: StrictStr = Field(min_length=1, max_length=2000)
+    name: StrictStr | None = None
+
+    @field_validator("appUrl")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        host = re.sub(r"^https?://", "", value, flags=re.IGNORECASE).split("/")[0].split(":")[0]
+        stripped = re.sub(r"^www\.", "", host, flags=re.IGNORECASE)
+        if "." not in host or re.fullmatch(r"(\d{1,3}\.){3}\d{1,3}", stripped):
+            raise ValueError('Must be a valid URL or domain (e.g. "https://slack.com" or "slack.com")')
+        return value
+
+
+class ActRequest(BaseModel):
+    """SDK ``ActRequest``, index.node.js:10347 (``.strict()``: unknown keys are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: StrictStr | None = None
+    key: StrictStr | None = None
+    api: dict[str, Any] | None = None
+    code: StrictStr | None = None
+    integrationId: StrictStr | None = None
+    integrationKey: StrictStr | None = None
+    connectionId: StrictStr | None = None
+    connectionKey: StrictStr | None = None
+    input: Any = None
+    meta: dict[str, Any] | None = None
+
+
+class RunActionRequest(_Zod):
+    """SDK ``RunActionRequest``, index.node.js:10423 (the body of the deprecated ``POST /actions/{id}/run``)."""
+
+    input: Any = None
+    meta: dict[str, Any] | None = None
+
+
+class CreateConnectionRequestPayload(_Zod):
+    """SDK ``CreateConnectionRequestPayload``, index.node.js:4000 (the body of ``POST /connection-requests``)."""
+
+    integrationId: StrictStr | None = None
+    integrationKey: StrictStr | None = None
+    connectorId: StrictStr | None = None
+    connectorKey: StrictStr | None = None
+    connectorVersion: StrictStr | None = None
+    connectionId: StrictStr | None = None
+    connectionKey: StrictStr | None = Field(None, min_length=1, max_length=100)
+    name: StrictStr | None = None
+    allowMultipleConnections: StrictBool | None = None
+    connectorParameters: dict[str, Any] | None = None
+    redirectUri: StrictStr | None = None
+    prompt: StrictStr | None = None
+
+
+class GetConnectionQuery(_Zod):
+    """``GET /connections/{id}`` query: ``wait`` (boolean text) and ``timeout`` 1-60 s (the API description)."""
+
+    wait: Literal["true", "false"] | None = None
+    timeout: int | None = Field(None, ge=1, le=60)
+    includeSecrets: Literal["true", "false"] | None = None
+
+
+class FindActionsQuery(_Zod):
+    """SDK ``FindActionsQuery``, index.node.js:10390 (``intent`` at most 200 characters) + ``PaginationQuery``."""
+
+    connectionId: StrictStr | None = None
+    intent: str | None = Field(None, max_length=200)
+    limit: int | None = Field(None, ge=1, le=1000)
+    cursor: StrictStr | None = None
+
+
+def _invalid(exc: ValidationError) -> Response:
+    """The real API's answer to a request its schema refuses: 400 ``bad_request`` naming the first problem."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+    message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    return _error(400, f"{where}: {message}", data={"issues": [where]})
 
 
 def _path_matches(path: str, pattern: str) -> bool:
@@ -315,6 +433,7 @@ class FakeConnection:
     created_at: str = field(default_factory=_now_iso)
     updated_at: str = field(default_factory=_now_iso)
     deleted: bool = False
+    lost: Literal["", "client_action", "defunct"] = ""  # how it shows that it lost its authorization
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -326,8 +445,8 @@ class FakeConnection:
             "connectorId": "6650c0ffee00000000000004",
             "externalAppId": "6650c0ffee00000000000005",
             "state": self.state,
-            "connected": self.state == "READY",
-            "disconnected": self.state != "READY",
+            "connected": self.state == "READY" and not self.lost,
+            "disconnected": self.state != "READY" or bool(self.lost),
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
         }
@@ -335,6 +454,8 @@ class FakeConnection:
             body["buildingAgentSessionId"] = "6650c0ffee0000000000a9e1"
         if self.state == "CLIENT_ACTION_REQUIRED" and self.client_action:
             body["clientAction"] = self.client_action
+        if self.lost == "defunct":
+            body["isDefunct"] = True
         if self.errors:
             body["errors"] = self.errors
             body["error"] = self.errors[0]
@@ -354,6 +475,9 @@ class FakeMembrane:
         scenario: Scenario = "ok",
         envelope: Literal["data", "body"] | None = None,
         act_available: bool = True,
+        proxy_available: bool = True,
+        keyless: bool = False,
+        ui_url: bool = True,
         page_size_cap: int = 10,
         clevertap_account_id: str = "DEMO-SANDBOX",
         clevertap_passcode: str = "sandbox",
@@ -365,6 +489,11 @@ class FakeMembrane:
         self.scenario: Scenario = scenario
         self.envelope = envelope
         self.act_available = act_available
+        self.proxy_available = proxy_available
+        self.keyless = keyless
+        self.ui_url = ui_url
+        self.connection_requests: dict[str, dict[str, Any]] = {}
+        self.run_logs: dict[str, dict[str, Any]] = {}
         self.page_size_cap = page_size_cap
         self.clevertap_account_id = clevertap_account_id
         self.clevertap_passcode = clevertap_passcode
@@ -395,6 +524,10 @@ class FakeMembrane:
                 Route("/connections/ensure", self._ensure, methods=["POST"]),
                 Route("/connections/{id}", self._get_connection, methods=["GET"]),
                 Route("/connections/{id}/request", self._proxy_request, methods=["POST"]),
+                Route("/connections/{id}/proxy/{path:path}", self._proxy, methods=list(HTTP_METHODS)),
+                Route("/connection-requests", self._create_connection_request, methods=["POST"]),
+                Route("/connection-requests/{id}", self._get_connection_request, methods=["GET"]),
+                Route("/action-run-logs/{id}", self._get_run_log, methods=["GET"]),
                 Route("/actions", self._list_actions, methods=["GET"]),
                 Route("/actions/{selector}/run", self._run_route, methods=["POST"]),
                 Route("/act", self._act, methods=["POST"]),
@@ -435,6 +568,32 @@ class FakeMembrane:
         with self._lock:
             conn = self.connections[connection_id]
             conn.state, conn.client_action, conn.updated_at = state, client_action, _now_iso()
+
+    def lose_authorization(
+        self, connection_id: str, style: Literal["client_action", "defunct"] = "client_action"
+    ) -> None:
+        """A READY connection loses its CleverTap authorization: shown as CLIENT_ACTION_REQUIRED (``connect``, no
+        ``uiUrl``) or, with ``style="defunct"``, as READY with ``isDefunct`` and ``connected: false``."""
+        with self._lock:
+            conn = self.connections[connection_id]
+            conn.lost, conn.updated_at = style, _now_iso()
+            if style == "client_action":
+                conn.state = "CLIENT_ACTION_REQUIRED"
+                conn.client_action = {
+                    "type": "connect",
+                    "description": "The CleverTap credentials stopped working; reconnect this connection.",
+                    "agentInstructions": "Ask the user to reconnect CleverTap; create a connection request for this "
+                    "connectionId to get a link.",
+                }
+
+    def complete_connection_request(self, request_id: str) -> None:
+        """The user opened the connection request's URL and (re-)authorized: its connection becomes READY."""
+        with self._lock:
+            request = self.connection_requests[request_id]
+            conn = self.connections[request["connectionId"]]
+            self._advance(conn)
+            conn.state, conn.client_action, conn.lost, conn.updated_at = "READY", None, "", _now_iso()
+            request.update(status="success", resultConnectionId=conn.id)
 
     def delete_connection(self, connection_id: str) -> None:
         with self._lock:
@@ -571,12 +730,15 @@ class FakeMembrane:
         await send({"type": "http.response.body", "body": data, "more_body": more_body})
 
     def _connect_action(self, connection_id: str) -> dict[str, Any]:
-        return {
+        """SDK ``ConnectionClientAction``, index.node.js:4055: ``uiUrl`` and ``agentInstructions`` are optional."""
+        action = {
             "type": "connect",
             "description": "Authenticate with CleverTap to finish setting up this connection.",
-            "uiUrl": f"{UI_BASE}/screens/connections?connectionRequestId={connection_id[-8:]}cr",
-            "agentInstructions": "Show uiUrl to the user; they enter the CleverTap account id and passcode.",
+            "agentInstructions": "Ask the user to sign in to CleverTap with the account id and passcode.",
         }
+        if self.ui_url:
+            action["uiUrl"] = f"{UI_BASE}/screens/connections?connectionRequestId={connection_id[-8:]}cr"
+        return action
 
     def _advance(self, conn: FakeConnection) -> None:
         """Time-driven BUILDING exit (caller holds the lock)."""
@@ -671,10 +833,10 @@ class FakeMembrane:
         call, early = await self._begin(request)
         if early:
             return early
-        app_url = (call.json or {}).get("appUrl") if isinstance(call.json, dict) else None
-        host = re.sub(r"^https?://", "", app_url or "").split("/")[0].removeprefix("www.")
-        if not isinstance(app_url, str) or "." not in host or re.fullmatch(r"[\d.]+", host):
-            return _error(400, 'Must be a valid URL or domain (e.g. "https://slack.com" or "slack.com")')
+        try:
+            EnsureConnectionRequest.model_validate(call.json if isinstance(call.json, dict) else {})
+        except ValidationError as exc:
+            return _invalid(exc)
         with self._lock:
             existing = [c for c in self.connections.values() if not c.deleted]
             if existing:
@@ -694,13 +856,12 @@ class FakeMembrane:
         conn = self._connection(connection_id)
         if conn is None:
             return _error(404, f"Connection with id '{connection_id}' not found", key="not_found")
-        if call.query.get("wait") == "true":
-            try:
-                timeout = int(call.query.get("timeout", "30"))
-            except ValueError:
-                timeout = -1
-            if not 1 <= timeout <= 60:
-                return _error(400, "timeout must be an integer from 1 to 60")
+        try:
+            query = GetConnectionQuery.model_validate(call.query)
+        except ValidationError as exc:
+            return _invalid(exc)
+        if query.wait == "true":
+            timeout = query.timeout or 30
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 conn = self._connection(connection_id)
@@ -717,6 +878,13 @@ class FakeMembrane:
         conn = self._connection(connection_id or "")
         if conn is None:
             return None, _error(404, f"Connection with id '{connection_id}' not found", key="not_found")
+        if conn.lost:
+            return None, _error(
+                400,
+                "The connection lost its authorization to the external app; reconnect it.",
+                type_="connection",
+                key="connection_is_defunct",
+            )
         if conn.state != "READY":
             return None, _error(400, f"Connection '{connection_id}' is not ready (state {conn.state}).")
         return conn, None
@@ -725,14 +893,18 @@ class FakeMembrane:
         call, early = await self._begin(request)
         if early:
             return early
-        _, refused = self._ready_connection(call.query.get("connectionId"))
+        try:
+            query = FindActionsQuery.model_validate(call.query)
+        except ValidationError as exc:
+            return _invalid(exc)
+        _, refused = self._ready_connection(query.connectionId)
         if refused:
             return refused
+        limit = min(query.limit or 10, self.page_size_cap)
         try:
-            limit = min(int(call.query.get("limit", "10")), self.page_size_cap)
-            offset = int(call.query.get("cursor", "0"))
+            offset = int(query.cursor or "0")
         except ValueError:
-            return _error(400, "limit and cursor must be integers")
+            return _error(400, "cursor: not a cursor this API gave")
         items = self.actions
         intent = call.query.get("intent", "")
         if intent:
@@ -740,18 +912,32 @@ class FakeMembrane:
 
             def score(action: dict[str, Any]) -> int:
                 text = f"{action['name']} {action['description']}".lower()
-                in_key = len(words & set(action["key"].split("-")))
+                in_key = len(words & set(action.get("key", "").split("-")))
                 return 2 * in_key + len(words & set(re.findall(r"[a-z]+", text)))
 
             items = sorted((a for a in items if score(a) > 0), key=score, reverse=True)
         page = items[offset : offset + limit]
-        body: dict[str, Any] = {"items": [{**a, "connectionId": call.query.get("connectionId")} for a in page]}
+        # SDK ActionApiResponse (dts/workspace-elements/api/actions-api.d.ts): ``key`` is optional; catalog actions
+        # come without one (Membrane's integration-developer skill).
+        body: dict[str, Any] = {
+            "items": [
+                {
+                    k: v
+                    for k, v in {**a, "connectionId": query.connectionId}.items()
+                    if not (self.keyless and k == "key")
+                }
+                for a in page
+            ]
+        }
         if offset + limit < len(items):
             body["cursor"] = str(offset + limit)
         return JSONResponse(body)
 
     def _find_action(self, selector: str) -> dict[str, Any] | None:
-        return next((a for a in self.actions if selector in (a["id"], a["key"])), None)
+        """By id, or by key unless the actions are keyless (catalog actions run by id only)."""
+        return next(
+            (a for a in self.actions if selector == a["id"] or (not self.keyless and selector == a["key"])), None
+        )
 
     async def _act(self, request: Request) -> Response:
         call, early = await self._begin(request)
@@ -759,21 +945,28 @@ class FakeMembrane:
             return await self._not_found(request, Exception())
         if early:
             return early
-        data = call.json if isinstance(call.json, dict) else {}
-        unknown = sorted(set(data) - {"id", "key", "api", "code", "connectionId", "connectionKey", "input", "meta"})
-        if unknown:
-            return _error(400, f"property {unknown[0]} should not exist")
-        dispatch = [k for k in ("id", "key", "api", "code") if k in data]
+        try:
+            act = ActRequest.model_validate(call.json if isinstance(call.json, dict) else {})
+        except ValidationError as exc:
+            return _invalid(exc)
+        dispatch = [v for v in (act.id, act.key, act.api, act.code) if v is not None]
         if len(dispatch) != 1:
             return _error(400, "Exactly one of id, key, api or code must be given.")
-        return await self._run(str(data[dispatch[0]]), data.get("connectionId"), data.get("input") or {})
+        if act.id is None and act.key is None:
+            return _error(400, "This fake runs actions by id or key only.")
+        selector = act.id if act.id is not None else act.key
+        assert selector is not None
+        return await self._run(selector, act.connectionId, act.input or {})
 
     async def _run_route(self, request: Request) -> Response:
         call, early = await self._begin(request)
         if early:
             return early
-        data = call.json if isinstance(call.json, dict) else {}
-        return await self._run(request.path_params["selector"], call.query.get("connectionId"), data.get("input") or {})
+        try:
+            run = RunActionRequest.model_validate(call.json if isinstance(call.json, dict) else {})
+        except ValidationError as exc:
+            return _invalid(exc)
+        return await self._run(request.path_params["selector"], call.query.get("connectionId"), run.input or {})
 
     async def _run(self, selector: str, connection_id: Any, data: dict[str, Any]) -> Response:
         _, refused = self._ready_connection(connection_id if isinstance(connection_id, str) else None)
@@ -785,9 +978,11 @@ class FakeMembrane:
         run_id = self._next_run_id()
         key = action["key"]
         if key == "always-fails":
-            return _error(400, "The device token is not registered.", type_="action_run", actionRunId=run_id)
+            return self._failed_run(
+                run_id, action, data, "CleverTap answered HTTP 400: The device token is not registered."
+            )
         if key == "list-custom-events":
-            return JSONResponse({"output": {"events": ["Charged", "App Launched"]}, "actionRunId": run_id})
+            return self._ran(run_id, action, data, {"events": ["Charged", "App Launched"]})
         plan = _forward_plan(key, data)
         assert plan is not None
         method, path, query, payload = plan
@@ -801,8 +996,37 @@ class FakeMembrane:
             status, body = await self._forward("GET", path, {"req_id": body["req_id"]}, None)
         if status >= 400 or (isinstance(body, dict) and body.get("status") == "fail"):
             reason = body.get("error") if isinstance(body, dict) else body
-            return _error(400, f"CleverTap answered HTTP {status}: {reason}", type_="action_run", actionRunId=run_id)
-        return JSONResponse({"output": body, "actionRunId": run_id})
+            return self._failed_run(run_id, action, data, f"CleverTap answered HTTP {status}: {reason}")
+        return self._ran(run_id, action, data, body)
+
+    def _log_run(self, run_id: str, action: dict[str, Any], data: Any, **result: Any) -> None:
+        """SDK ``ActionRunLogRecordApiResponse`` (BaseActionRunLogRecord, index.node.js:10274)."""
+        conn = next(iter(self.connections.values()), None)
+        self.run_logs[run_id] = {
+            "id": run_id,
+            "name": action["name"],
+            "integrationActionId": action["id"],
+            "integrationId": "6650c0ffee00000000000003",
+            "connectionId": conn.id if conn else "",
+            "input": data,
+            "createdAt": _now_iso(),
+            "completedAt": _now_iso(),
+            **result,
+        }
+
+    def _ran(self, run_id: str, action: dict[str, Any], data: Any, output: Any) -> Response:
+        self._log_run(run_id, action, data, status="success", output=output)
+        return JSONResponse({"output": output, "actionRunId": run_id})  # SDK ActionRunResponse, index.node.js:10427
+
+    def _failed_run(self, run_id: str, action: dict[str, Any], data: Any, reason: str) -> Response:
+        """Like the real API, the answer is terse (ErrorData + ``actionRunId``); the run log holds the reason."""
+        error = {
+            "type": "action_run",
+            "message": "Action run failed",
+            "causedByError": {"type": "dependency_error", "message": reason},
+        }
+        self._log_run(run_id, action, data, status="error", error=error)
+        return _error(400, "Action run failed", type_="action_run", actionRunId=run_id)
 
     async def _forward(
         self, method: str, path: str, query: dict[str, Any] | None, body: Any, headers: dict[str, str] | None = None
@@ -834,17 +1058,14 @@ class FakeMembrane:
         _, refused = self._ready_connection(request.path_params["id"])
         if refused:
             return refused
-        data = call.json if isinstance(call.json, dict) else {}
-        path = data.get("path")
-        if not isinstance(path, str) or not path.startswith("/"):
-            return _error(400, "path must be a string starting with '/'")
-        status, body = await self._forward(
-            str(data.get("method") or "GET").upper(),
-            path,
-            data.get("query") if isinstance(data.get("query"), dict) else None,
-            data.get("data"),
-            data.get("headers") if isinstance(data.get("headers"), dict) else None,
-        )
+        try:
+            sent = ConnectionProxyRequest.model_validate(call.json if isinstance(call.json, dict) else {})
+        except ValidationError as exc:
+            return _invalid(exc)
+        if not sent.path.startswith("/") or "?" in sent.path:
+            # Nothing documents that a query survives inside ``path``: this fake refuses it (``query`` exists).
+            return _error(400, "path: must start with '/' and carry no '?query' (use query)")
+        status, body = await self._forward(sent.method, sent.path, sent.query, sent.data, sent.headers)
         if self.envelope:
             return JSONResponse(
                 {"status": status, "headers": {"content-type": "application/json"}, self.envelope: body}
@@ -852,6 +1073,84 @@ class FakeMembrane:
         if isinstance(body, str):
             return Response(body, status_code=status, media_type="text/plain")
         return JSONResponse(body, status_code=status)
+
+    async def _proxy(self, request: Request) -> Response:
+        """SDK ``ConnectionProxy`` (index.node.js:15341, ``getProxyPath`` 15360): the external app's answer as is."""
+        call, early = await self._begin(request)
+        if not self.proxy_available:
+            return await self._not_found(request, Exception())
+        if early:
+            return early
+        _, refused = self._ready_connection(request.path_params["id"])
+        if refused:
+            return refused
+        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        content = await request.body()
+        path = "/" + request.path_params["path"]
+        url = path + (f"?{raw_query}" if raw_query else "")
+        parsed: Any = None
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(content) if content else None
+        headers = {"Content-Type": request.headers["content-type"]} if "content-type" in request.headers else {}
+        self.forwarded.append(
+            {"method": request.method, "url": url, "body": parsed, "headers": headers, "raw_query": raw_query}
+        )
+        if self.clevertap_app is None:
+            return JSONResponse({"status": "fail", "error": "no CleverTap emulator behind this fake"}, status_code=502)
+        send_headers = {
+            **headers,
+            "X-CleverTap-Account-Id": self.clevertap_account_id,
+            "X-CleverTap-Passcode": self.clevertap_passcode,
+        }
+        transport = httpx.ASGITransport(app=self.clevertap_app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://api.clevertap.test") as client:
+            answer = await client.request(request.method, url, content=content or None, headers=send_headers)
+        call.finished = time.monotonic()
+        media = answer.headers.get("content-type", "application/octet-stream")
+        return Response(answer.content, status_code=answer.status_code, media_type=media)
+
+    async def _create_connection_request(self, request: Request) -> Response:
+        """``POST /connection-requests``: SDK ``CreateConnectionRequestPayload`` in, ``ConnectionRequest`` out
+        (index.node.js:4015; its URL is ``getConnectionRequestUrl``, 3997)."""
+        call, early = await self._begin(request)
+        if early:
+            return early
+        try:
+            payload = CreateConnectionRequestPayload.model_validate(call.json if isinstance(call.json, dict) else {})
+        except ValidationError as exc:
+            return _invalid(exc)
+        if payload.connectionId is None or self._connection(payload.connectionId) is None:
+            return _error(404, f"Connection with id '{payload.connectionId}' not found", key="not_found")
+        request_id = _oid()
+        body = {
+            "requestId": request_id,
+            "tenantId": "6650c0ffee00000000000002",
+            "connectionId": payload.connectionId,
+            "status": "pending",
+            "createdAt": _now_iso(),
+            "url": f"{UI_BASE}/screens/connections?connectionRequestId={request_id}",
+        }
+        with self._lock:
+            self.connection_requests[request_id] = body
+        return JSONResponse(body)
+
+    async def _get_connection_request(self, request: Request) -> Response:
+        _, early = await self._begin(request)
+        if early:
+            return early
+        found = self.connection_requests.get(request.path_params["id"])
+        if found is None:
+            return _error(404, f"Connection request '{request.path_params['id']}' not found", key="not_found")
+        return JSONResponse(found)
+
+    async def _get_run_log(self, request: Request) -> Response:
+        _, early = await self._begin(request)
+        if early:
+            return early
+        found = self.run_logs.get(request.path_params["id"])
+        if found is None:
+            return _error(404, f"Action run log '{request.path_params['id']}' not found", key="not_found")
+        return JSONResponse(found)
 
 
 def _verify_hs256(token: str, secret: str) -> dict[str, Any] | None:

@@ -1,13 +1,15 @@
 """Where the Membrane bearer token comes from.
 
 In order: ``MEMBRANE_TOKEN``; a tenant token minted locally from ``MEMBRANE_WORKSPACE_KEY`` +
-``MEMBRANE_WORKSPACE_SECRET`` + ``MEMBRANE_TENANT_KEY``; the ``membrane`` CLI's ``credentials --json`` (then minted
-the same way). Every source can list the secret strings it holds so that error texts can be scrubbed of them.
+``MEMBRANE_WORKSPACE_SECRET`` + ``MEMBRANE_TENANT_KEY``; the ``membrane`` CLI (after a plain ``membrane login``):
+``membrane credentials --json`` (then minted the same way), else the tenant token ``membrane token`` prints. Every
+source can list the secret strings it holds so that error texts can be scrubbed of them.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,7 +17,7 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -55,8 +57,11 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def mint_tenant_token(workspace_key: str, workspace_secret: str, tenant_key: str, *, now: float) -> str:
-    """An HS256 tenant token with both documented claim forms (``workspaceKey``/``tenantKey`` and ``iss``/``id``)."""
+def mint_tenant_token(
+    workspace_key: str, workspace_secret: str, tenant_key: str, *, now: float, name: str | None = None
+) -> str:
+    """An HS256 tenant token with both documented claim forms (``workspaceKey``/``tenantKey`` and ``iss``/``id``)
+    and a ``name`` (the tenant's display name in Membrane; the tenant key unless given)."""
     header = {"alg": "HS256", "typ": "JWT"}
     # No ``iat``: like the SDK's own minting, so a local clock running ahead is not refused as "not yet valid".
     payload = {
@@ -64,6 +69,7 @@ def mint_tenant_token(workspace_key: str, workspace_secret: str, tenant_key: str
         "tenantKey": tenant_key,
         "id": tenant_key,
         "iss": workspace_key,
+        "name": name or tenant_key,
         "exp": int(now) + TOKEN_LIFETIME_S,
     }
     signing_input = (
@@ -158,8 +164,63 @@ class MintedToken:
         return [self._secret, *self._issued]
 
 
+CLI_LOGIN_HINT = (
+    "sign in with `membrane login` (a browser sign-in; `npx @membranehq/cli login` without a global install), then "
+    "restart the server; or set MEMBRANE_TOKEN to a tenant token, or MEMBRANE_WORKSPACE_KEY + "
+    "MEMBRANE_WORKSPACE_SECRET + MEMBRANE_TENANT_KEY"
+)
+
+
+class CliToken:
+    """The tenant token ``membrane token`` printed; the command runs again when less than a minute is left."""
+
+    kind = "membrane CLI"
+    api_url: str | None = None
+
+    def __init__(self, run: Callable[[], Awaitable[str]], first: str, *, clock: Clock = time.time) -> None:
+        self._run = run
+        self._token = first
+        self._clock = clock
+        self._issued = [first]
+
+    def _expires_at(self) -> float | None:
+        exp = (jwt_claims(self._token) or {}).get("exp")
+        return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+
+    async def token(self) -> str:
+        expires = self._expires_at()
+        if expires is not None and expires - self._clock() < REMINT_MARGIN_S:
+            self._token = await self._run()
+            self._issued = [*self._issued[-4:], self._token]
+        return self._token
+
+    def identity(self) -> str:
+        return StaticToken(self._token).identity()
+
+    def secrets(self) -> list[str]:
+        return list(self._issued)
+
+
+def _printed_token(stdout: bytes) -> str | None:
+    """The token in ``membrane token``'s output: the bare JWT, or a JSON object holding it."""
+    text = stdout.decode("utf-8", "replace").strip()
+    with contextlib.suppress(ValueError):
+        data = json.loads(text)
+        if isinstance(data, dict):
+            for field in ("token", "accessToken", "access_token"):
+                if isinstance(data.get(field), str):
+                    text = data[field].strip()
+                    break
+    return text if jwt_claims(text) is not None else None
+
+
 class CliCredentials:
-    """``membrane credentials --json`` (run once, with a timeout), then minted like ``MintedToken``."""
+    """The ``membrane`` CLI after a plain ``membrane login``.
+
+    ``membrane credentials --json`` prints ``{apiUri, workspaceKey, workspaceSecret, tenantKey}`` (Membrane's
+    integration-developer skill): tokens are then minted like ``MintedToken``. When it fails, ``membrane token``
+    (a tenant-scoped JWT) is used instead. Each command runs with a timeout.
+    """
 
     kind = "membrane CLI"
 
@@ -173,58 +234,80 @@ class CliCredentials:
         self._executable = executable
         self._timeout_s = timeout_s
         self._clock = clock
-        self._minted: MintedToken | None = None
+        self._source: TokenSource | None = None
         self._lock: anyio.Lock | None = None
         self.api_url: str | None = None
 
-    async def _load(self) -> MintedToken:
-        command = [self._executable, "credentials", "--json"]
-        hint = "run `membrane login --tenant`, or set MEMBRANE_TOKEN (or the MEMBRANE_WORKSPACE_* variables)"
+    async def _run(self, *args: str) -> tuple[bytes | None, str]:
+        """(stdout, "") on success; (None, why it failed) otherwise."""
+        command = f"`membrane {' '.join(args)}`"
         try:
             with anyio.fail_after(self._timeout_s):
-                done = await anyio.run_process(command, check=False)
+                done = await anyio.run_process([self._executable, *args], check=False)
         except TimeoutError:
-            raise ConfigurationError(
-                f"`membrane credentials --json` did not answer within {self._timeout_s:g} s.", hint=hint
-            ) from None
+            return None, f"{command} did not answer within {self._timeout_s:g} s"
         except OSError as exc:
-            raise ConfigurationError(f"Could not run the membrane CLI: {type(exc).__name__}.", hint=hint) from None
+            return None, f"could not run {command}: {type(exc).__name__}"
         if done.returncode != 0:
             stderr = done.stderr.decode("utf-8", "replace").strip().splitlines()
             last = scrub_words(stderr[-1][:200]) if stderr else ""
-            raise ConfigurationError(
-                f"`membrane credentials --json` failed (exit code {done.returncode}){': ' + last if last else ''}.",
-                hint=hint,
-            )
+            return None, f"{command} failed (exit code {done.returncode}){': ' + last if last else ''}"
+        return done.stdout, ""
+
+    async def _credentials(self) -> tuple[TokenSource | None, str]:
+        stdout, why = await self._run("credentials", "--json")
+        if stdout is None:
+            return None, why
         try:
-            data = json.loads(done.stdout)
+            data = json.loads(stdout)
             workspace_key, secret, tenant_key = (data["workspaceKey"], data["workspaceSecret"], data["tenantKey"])
             if not all(isinstance(v, str) and v for v in (workspace_key, secret, tenant_key)):
                 raise ValueError
         except (ValueError, KeyError, TypeError):
-            raise ConfigurationError(
-                "`membrane credentials --json` did not print workspaceKey, workspaceSecret and tenantKey.", hint=hint
-            ) from None
+            return None, "`membrane credentials --json` did not print workspaceKey, workspaceSecret and tenantKey"
         api_uri = data.get("apiUri")
         self.api_url = api_uri.rstrip("/") if isinstance(api_uri, str) and api_uri.startswith("http") else None
-        return MintedToken(workspace_key, secret, tenant_key, api_url=self.api_url, clock=self._clock)
+        return MintedToken(workspace_key, secret, tenant_key, api_url=self.api_url, clock=self._clock), ""
+
+    async def _fresh_token(self) -> str:
+        stdout, why = await self._run("token")
+        token = _printed_token(stdout) if stdout is not None else None
+        if token is None:
+            raise ConfigurationError(
+                f"The membrane CLI gave no token: {why or '`membrane token` did not print a JWT'}.",
+                hint=CLI_LOGIN_HINT,
+            )
+        return token
+
+    async def _load(self) -> TokenSource:
+        source, why = await self._credentials()
+        if source is not None:
+            return source
+        log.info("membrane credentials gave nothing usable (%s); trying `membrane token`", why)
+        try:
+            first = await self._fresh_token()
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"{why[:1].upper()}{why[1:]}; {exc.message[:1].lower()}{exc.message[1:]}", hint=CLI_LOGIN_HINT
+            ) from None
+        return CliToken(self._fresh_token, first, clock=self._clock)
 
     async def token(self) -> str:
-        if self._minted is None:
+        if self._source is None:
             if self._lock is None:
                 self._lock = anyio.Lock()
             async with self._lock:
-                if self._minted is None:
-                    self._minted = await self._load()
-        return await self._minted.token()
+                if self._source is None:
+                    self._source = await self._load()
+        return await self._source.token()
 
     def identity(self) -> str:
-        if self._minted is None:
+        if self._source is None:
             return hashlib.sha256(f"cli\x00{self._executable}".encode()).hexdigest()[:32]
-        return self._minted.identity()
+        return self._source.identity()
 
     def secrets(self) -> list[str]:
-        return self._minted.secrets() if self._minted else []
+        return self._source.secrets() if self._source else []
 
 
 def has_membrane_credentials(env: Mapping[str, str], *, include_cli: bool = False) -> bool:
@@ -271,8 +354,8 @@ def token_source_from_env(
     raise ConfigurationError(
         "No Membrane credential: MEMBRANE_TOKEN is not set, the MEMBRANE_WORKSPACE_* variables are not set, and the "
         "`membrane` CLI is not on PATH.",
-        hint="set MEMBRANE_TOKEN (or MEMBRANE_WORKSPACE_KEY + MEMBRANE_WORKSPACE_SECRET + MEMBRANE_TENANT_KEY), "
-        "or install the CLI and run `membrane login --tenant`",
+        hint="set MEMBRANE_TOKEN to a tenant token (or MEMBRANE_WORKSPACE_KEY + MEMBRANE_WORKSPACE_SECRET + "
+        "MEMBRANE_TENANT_KEY), or install the Membrane CLI (npm i -g @membranehq/cli) and run `membrane login`",
     )
 
 

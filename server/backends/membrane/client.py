@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,10 +64,46 @@ def _host(url: str) -> str:
     return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else url
 
 
-def _query_value(value: Any) -> str:
+def query_value(value: Any) -> str:
+    """A query value as the SDK sends it (``URLSearchParams``): booleans as true/false, everything else as text."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def route_missing(status: int, body: Any, route: str) -> bool:
+    """Whether a 404/405 answer says the API has no such route (``Cannot POST /act``), not that a thing is missing.
+
+    Only an answer naming the requested route counts: CleverTap's own 404s (through the proxy) and Membrane's
+    ``not_found`` errors for an unknown action or connection never name it.
+    """
+    if status not in (404, 405):
+        return False
+    if status == 405 and (body is None or body == ""):
+        return True
+    text = body.get("message") if isinstance(body, dict) else body
+    if not isinstance(text, str):
+        return False
+    return re.search(r"(?<![\w/])" + re.escape(route.split("?", 1)[0]) + r"(?![\w/])", text) is not None
+
+
+def refused_token_hint(kind: str) -> str:
+    """What to do when Membrane refuses the token, per credential source; never "run the same thing again"."""
+    if kind.startswith("MEMBRANE_WORKSPACE"):
+        return (
+            "check MEMBRANE_WORKSPACE_KEY, MEMBRANE_WORKSPACE_SECRET and MEMBRANE_TENANT_KEY (`membrane credentials "
+            "--json` prints them), or set MEMBRANE_TOKEN to a tenant token instead"
+        )
+    if kind.startswith("membrane CLI"):
+        return (
+            "sign in again with `membrane login` (a browser sign-in), then restart the server; or set MEMBRANE_TOKEN "
+            "to a tenant token"
+        )
+    return (
+        "MEMBRANE_TOKEN must be a Membrane tenant token (a JWT for one workspace and tenant) that has not expired: "
+        "set a fresh one (`membrane token` prints one) and restart the server, or set MEMBRANE_WORKSPACE_KEY, "
+        "MEMBRANE_WORKSPACE_SECRET and MEMBRANE_TENANT_KEY so that the server mints its own"
+    )
 
 
 class MembraneClient:
@@ -129,20 +166,30 @@ class MembraneClient:
         what: str,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         passthrough: bool = False,
     ) -> ApiResponse:
-        """One API call. Non-2xx raises MembraneError; with ``passthrough`` only Membrane-shaped error bodies do."""
+        """One API call. Non-2xx raises MembraneError (``details["route_missing"]`` when the API has no such
+        route); with ``passthrough`` only Membrane-shaped error bodies do. A ``?query`` inside ``path`` is sent
+        byte for byte; ``content`` is a body sent as it is (instead of ``json``)."""
         token = await self.auth.token()
         self._share_secrets()
         url = f"{self.api_url}/{path.lstrip('/')}"
-        query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None and v != ""}
-        headers = {"Authorization": f"Bearer {token}", "membrane-api-version": API_VERSION}
+        query = {k: query_value(v) for k, v in (params or {}).items() if v is not None and v != ""}
+        sent_headers = {**(headers or {}), "Authorization": f"Bearer {token}", "membrane-api-version": API_VERSION}
         timeout = httpx.Timeout(timeout_s, connect=10.0) if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
         log.debug("membrane %s %s", method, path)
         try:
             response = await self._client().request(
-                method, url, params=query or None, json=json, headers=headers, timeout=timeout
+                method,
+                url,
+                params=query or None,
+                json=json if content is None else None,
+                content=content,
+                headers=sent_headers,
+                timeout=timeout,
             )
         except httpx.TimeoutException:
             raise MembraneError(
@@ -169,6 +216,8 @@ class MembraneClient:
         if response.status_code < 400 or (passthrough and not is_membrane_error(body)):
             return ApiResponse(response.status_code, body, headers_out)
         error = self.error(response.status_code, body, what=what)
+        if route_missing(response.status_code, body, "/" + path.lstrip("/")):
+            error.details["route_missing"] = True
         retry_after = response.headers.get("retry-after")
         if retry_after is not None:
             with contextlib.suppress(ValueError):
@@ -197,9 +246,7 @@ class MembraneClient:
 
         if status == 401 or err_key == "not_authenticated":
             message = f"the Membrane token was refused while {what}{suffix}"
-            hint = "set MEMBRANE_TOKEN, or run `membrane login --tenant` again"
-            if self.auth.kind.startswith("MEMBRANE_WORKSPACE"):
-                hint += " (or check MEMBRANE_WORKSPACE_KEY, MEMBRANE_WORKSPACE_SECRET and MEMBRANE_TENANT_KEY)"
+            hint = refused_token_hint(self.auth.kind)
         elif status == 403 or err_key == "access_denied":
             message = f"Membrane denied access while {what}{suffix}"
             hint = "use a tenant token of the workspace that holds the CleverTap connection"

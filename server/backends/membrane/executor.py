@@ -1,9 +1,13 @@
 """The ``membrane`` executor: CleverTap through the Membrane API (connection, live actions, action runs, proxy).
 
 Flow: ``connect()`` finds the connection (``MEMBRANE_CONNECTION_ID``, else the remembered id, else
-``POST /connections/ensure``), long-polls it while it is BUILDING, and reports what the user must do. Once READY,
-the connection's live action list is cached; ``live_action(key)`` hands the server Membrane's own input schema for
-a popular tool, and the server is told (``set_tools_changed_listener``) when those schemas change.
+``POST /connections/ensure``), long-polls it while it is BUILDING, and reports what the user must do (Membrane's
+``agentInstructions`` first, then a URL: ``clientAction.uiUrl``, else one from ``POST /connection-requests``; a
+connection that lost its authorization is reconnected, never replaced). Once READY, the connection's live action
+list is cached; ``live_action(key_or_id)`` hands the server Membrane's own input schema for a popular tool (matched
+by key, else name, else id), and the server is told (``set_tools_changed_listener``) when those schemas change.
+Raw CleverTap calls go through ``<METHOD> /connections/{id}/proxy/{path}`` (the SDK's ``ConnectionProxy``); every
+Membrane route used is listed with its SDK source in docs/membrane.md.
 """
 
 from __future__ import annotations
@@ -15,19 +19,28 @@ import os
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import quote, unquote, urlencode
 
 import anyio
 import httpx
 
 from server.backends.clevertap.client import remaining_budget
 from server.backends.membrane.auth import TokenSource, token_source_from_env
-from server.backends.membrane.client import CONNECT_HINT, DEFAULT_API_URL, ApiResponse, MembraneClient
+from server.backends.membrane.client import (
+    CONNECT_HINT,
+    DEFAULT_API_URL,
+    ApiResponse,
+    MembraneClient,
+    query_value,
+    route_missing,
+)
 from server.backends.membrane.state import ConnectionStateStore, default_state_dir
+from server.codec.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
-from tools.errors import ConfigurationError, MembraneError
+from tools.catalog import CATALOG
+from tools.errors import ConfigurationError, InputError, MembraneError
 
 if TYPE_CHECKING:
     from server.config import Settings
@@ -35,23 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("clevertap_mcp.membrane")
 
 CLEVERTAP_APP_URL = "https://clevertap.com/"
-POPULAR_ACTION_KEYS: tuple[str, ...] = (
-    "real-time-user-count",
-    "get-campaign-report",
-    "upload-device-tokens",
-    "get-campaigns",
-    "stop-campaign",
-    "create-campaign",
-    "get-profile-count",
-    "get-event-count",
-    "delete-user-profile",
-    "get-events-by-cursor",
-    "get-events",
-    "get-user-profiles-by-cursor",
-    "get-user-profiles",
-    "upload-events",
-    "upload-user-profiles",
-)
+# The bundled catalog's popular actions (the one inventory): their tools use Membrane's live action when listed.
+POPULAR_ACTION_KEYS: tuple[str, ...] = tuple(spec.action_key for spec in CATALOG if spec.action_key)
 LIVE_ACTIONS_PAGE_SIZE = 100
 LIVE_ACTIONS_MAX_PAGES = 5
 MAX_LONG_POLL_S = 60
@@ -66,9 +64,8 @@ SETUP_FAILED = "SETUP_FAILED"
 DISCONNECTING = "DISCONNECTING"
 
 _OBJECT_ID_RE = re.compile(r"[0-9a-fA-F]{24}")
-_ROUTE_UNKNOWN_RE = re.compile(
-    r"cannot (?:post|get)|unknown|should not exist|not exist|unrecognized|not allowed|no route", re.IGNORECASE
-)
+RUN_LOG_TIMEOUT_S = 10.0
+RawRoute = Literal["proxy", "request"]
 
 ToolsChangedListener = Callable[[], Awaitable[None]]
 _T = TypeVar("_T")
@@ -122,9 +119,17 @@ class _Unconfigured:
         return []
 
 
+def lost_authorization(conn: Mapping[str, Any]) -> bool:
+    """READY on paper, but Membrane marks it disconnected or defunct: the user must re-authorize this connection."""
+    return conn.get("state") in (READY, None) and (conn.get("isDefunct") is True or conn.get("connected") is False)
+
+
 def connection_state(conn: Mapping[str, Any]) -> str:
-    """The connection's state; older answers without ``state`` are judged by ``clientAction``/``connected``."""
+    """The connection's state; older answers without ``state`` are judged by ``clientAction``/``connected``; a
+    READY one that lost its authorization counts as CLIENT_ACTION_REQUIRED (Membrane's skills: re-connect it)."""
     state = conn.get("state")
+    if lost_authorization(conn):
+        return CLIENT_ACTION_REQUIRED
     if isinstance(state, str) and state:
         return state
     if conn.get("clientAction"):
@@ -140,19 +145,72 @@ def _items(body: Any) -> list[dict[str, Any]]:
 
 
 def _action_info(item: Mapping[str, Any]) -> ActionInfo | None:
+    """An ``ActionApiResponse`` item (only ``id`` and ``name`` are required; catalog actions carry no ``key``)."""
     action_id = item.get("id")
     if not isinstance(action_id, str) or not action_id:
         return None
     key = item.get("key") if isinstance(item.get("key"), str) else ""
+    name = item.get("name") if isinstance(item.get("name"), str) else ""
     schema = item.get("inputSchema")
     return ActionInfo(
         id=action_id,
         key=key or "",
-        name=str(item.get("name") or key or action_id),
+        name=name or key or action_id,
         description=str(item.get("description") or ""),
         input_schema=schema if isinstance(schema, dict) else None,
         read_only=None,
     )
+
+
+def slug(text: str) -> str:
+    """``"Get Events by Cursor"`` -> ``"get-events-by-cursor"``: how Membrane derives a key from a name."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def match_action(actions: Iterable[ActionInfo], key_or_id: str) -> ActionInfo | None:
+    """The action ``key_or_id`` names: by key, else by name (or its slug), else by id."""
+    wanted = key_or_id.strip()
+    listed = list(actions)
+    if not wanted:
+        return None
+    by_key = next((a for a in listed if a.key and a.key == wanted), None)
+    if by_key is not None:
+        return by_key
+    wanted_slug = slug(wanted)
+    by_name = next((a for a in listed if a.name and (a.name == wanted or slug(a.name) == wanted_slug)), None)
+    if by_name is not None:
+        return by_name
+    return next((a for a in listed if a.id == wanted), None)
+
+
+def _encode_query(query: Mapping[str, Any] | None) -> str:
+    """``query`` as a query string (values as the SDK sends them; lists repeated; None skipped)."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in (query or {}).items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        pairs.extend((str(name), query_value(v)) for v in values if v is not None)
+    return urlencode(pairs)
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """``"/1/events.json?cursor=a%2B"`` -> ``("/1/events.json", "cursor=a%2B")``; the query stays as it is."""
+    base, _, query = path.partition("?")
+    return base, query
+
+
+def _run_log_reason(body: Any) -> str | None:
+    """The deepest error message of an ``ActionRunLogRecordApiResponse`` (its ``error``: ErrorData)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    messages: list[str] = []
+    depth = 0
+    while isinstance(error, dict) and depth < 5:
+        if isinstance(error.get("message"), str) and error["message"].strip():
+            messages.append(error["message"].strip())
+        error = error.get("causedByError")
+        depth += 1
+    if not messages:
+        return None
+    return messages[-1] if len(messages) == 1 or messages[-1] in messages[0] else f"{messages[0]} ({messages[-1]})"
 
 
 def _envelope(body: Any) -> bool:
@@ -224,6 +282,10 @@ class MembraneExecutor:
         self._clock = clock
         self._ready_id: str | None = None
         self._live: dict[str, ActionInfo] = {}
+        self._listing: list[ActionInfo] = []
+        self._missing_logged: tuple[str, ...] = ()
+        self._raw_route: RawRoute | None = None
+        self._request_urls: dict[str, str] = {}
         self._notified_fingerprint = self._popular_fingerprint()
         self._listener: ToolsChangedListener | None = None
         self._act_unavailable = False
@@ -300,14 +362,20 @@ class MembraneExecutor:
         """``listener()`` is awaited when the live input schemas of the popular actions change."""
         self._listener = listener
 
-    def live_action(self, key: str) -> ActionInfo | None:
-        """The live action for ``key`` (with Membrane's input schema); None when not listed or not READY yet."""
+    def live_action(self, key_or_id: str) -> ActionInfo | None:
+        """The live action ``key_or_id`` names (with Membrane's input schema): a popular action under its catalog
+        key, else any listed action by key, name or id (``match_action``); None when not listed or not READY."""
         if self._ready_id is None:
             return None
-        return self._live.get(key)
+        return self._live.get(key_or_id) or match_action(self._listing, key_or_id)
 
     def live_actions(self) -> dict[str, ActionInfo]:
+        """The popular actions Membrane lists, by catalog key."""
         return dict(self._live) if self._ready_id is not None else {}
+
+    def missing_popular_actions(self) -> list[str]:
+        """Popular action keys Membrane's list lacks (their tools run the bundled way, through the proxy)."""
+        return [key for key in POPULAR_ACTION_KEYS if key not in self._live] if self._ready_id is not None else []
 
     # -- connection ---------------------------------------------------------------------------------------------
 
@@ -392,7 +460,52 @@ class MembraneExecutor:
             wait_s = max(1, min(MAX_LONG_POLL_S, round(remaining)))
             conn = await self._get_connection(connection_id, wait_s=wait_s)
         await self._settle(conn)
-        return self._describe(conn, waited=self._clock() - start)
+        link: str | None = None
+        if connection_state(conn) == CLIENT_ACTION_REQUIRED and not self._ui_url(conn):
+            link = await self._connection_request_url(connection_id)
+        return self._describe(conn, waited=self._clock() - start, link=link)
+
+    @staticmethod
+    def _ui_url(conn: Mapping[str, Any]) -> str | None:
+        action = conn.get("clientAction")
+        url = action.get("uiUrl") if isinstance(action, dict) else None
+        return url if isinstance(url, str) and url else None
+
+    async def _connection_request_url(self, connection_id: str) -> str | None:
+        """A URL where the user (re-)authorizes this very connection: ``POST /connection-requests
+        {connectionId}``, reused while that request is still pending. None when Membrane gives none."""
+        cached = self._request_urls.get(connection_id)
+        if cached:
+            request_id, _, url = cached.partition(" ")
+            try:
+                response = await self._client.call(
+                    "GET",
+                    f"/connection-requests/{quote(request_id, safe='')}",
+                    what="checking the pending connection request",
+                )
+                if isinstance(response.body, dict) and response.body.get("status") == "pending":
+                    return url
+            except MembraneError as exc:
+                log.info("the connection request %s is gone (%s); creating another", request_id, exc.message)
+            self._request_urls.pop(connection_id, None)
+        try:
+            response = await self._client.call(
+                "POST",
+                "/connection-requests",
+                what="asking Membrane for a link to connect CleverTap (POST /connection-requests)",
+                json={"connectionId": connection_id},
+            )
+        except MembraneError as exc:
+            log.warning("could not create a Membrane connection request: %s", exc.message)
+            return None
+        body = response.body if isinstance(response.body, dict) else {}
+        link, new_id = body.get("url"), body.get("requestId")
+        if not isinstance(link, str) or not link.startswith(("https://", "http://")):
+            log.warning("Membrane's connection request carried no usable url")
+            return None
+        if isinstance(new_id, str) and new_id and " " not in new_id:
+            self._request_urls[connection_id] = f"{new_id} {link}"
+        return link
 
     async def ensure_ready(self) -> str:
         """The READY connection's id; MembraneError (or ConfigurationError) saying to call clevertap_connect."""
@@ -420,6 +533,7 @@ class MembraneExecutor:
         """Record the connection's readiness, refresh the live actions when READY, and notify on schema changes."""
         if connection_state(conn) == READY:
             self._ready_id = conn["id"]
+            self._request_urls.pop(conn["id"], None)
             await self._refresh_live_actions(conn["id"])
         else:
             self._ready_id = None
@@ -432,7 +546,8 @@ class MembraneExecutor:
         await self._notify_if_changed()
 
     async def _refresh_live_actions(self, connection_id: str) -> None:
-        actions: dict[str, ActionInfo] = {}
+        """List the connection's actions (``GET /actions``, every page up to a cap); match the popular keys."""
+        listing: list[ActionInfo] = []
         cursor: str | None = None
         try:
             for _ in range(LIVE_ACTIONS_MAX_PAGES):
@@ -443,10 +558,7 @@ class MembraneExecutor:
                     params={"connectionId": connection_id, "limit": LIVE_ACTIONS_PAGE_SIZE, "cursor": cursor},
                 )
                 items = _items(response.body)
-                for item in items:
-                    info = _action_info(item)
-                    if info is not None and info.key:
-                        actions.setdefault(info.key, info)
+                listing.extend(info for info in map(_action_info, items) if info is not None)
                 next_cursor = response.body.get("cursor") if isinstance(response.body, dict) else None
                 if not items or not isinstance(next_cursor, str) or not next_cursor or next_cursor == cursor:
                     break
@@ -454,7 +566,29 @@ class MembraneExecutor:
         except MembraneError as exc:
             log.warning("could not list the live Membrane actions: %s", exc.message)
             return
-        self._live = actions
+        self._listing = listing
+        self._live = self._popular(listing)
+        missing = tuple(key for key in POPULAR_ACTION_KEYS if key not in self._live)
+        if missing and missing != self._missing_logged:
+            log.warning(
+                "%d of %d popular actions are live in Membrane; not found (their tools run the bundled way, "
+                "through the proxy): %s",
+                len(self._live),
+                len(POPULAR_ACTION_KEYS),
+                ", ".join(missing),
+            )
+        self._missing_logged = missing
+
+    @staticmethod
+    def _popular(listing: Sequence[ActionInfo]) -> dict[str, ActionInfo]:
+        """Each popular key's live action (by key, else name, else id), under the catalog key; the action's own
+        key and id stay reachable through ``match_action``."""
+        found: dict[str, ActionInfo] = {}
+        for key in POPULAR_ACTION_KEYS:
+            info = match_action(listing, key)
+            if info is not None:
+                found[key] = info
+        return found
 
     def _popular_fingerprint(self) -> str:
         live = self.live_actions()
@@ -482,40 +616,56 @@ class MembraneExecutor:
         except Exception as exc:  # progress is best effort
             log.debug("progress callback failed: %s", type(exc).__name__)
 
-    def _describe(self, conn: Mapping[str, Any], *, waited: float) -> ConnectResult:
+    def _describe(self, conn: Mapping[str, Any], *, waited: float, link: str | None = None) -> ConnectResult:
         connection_id = str(conn["id"])
         state = connection_state(conn)
         details: dict[str, Any] = {"waited_seconds": round(waited, 1)}
         if isinstance(conn.get("name"), str):
             details["name"] = conn["name"]
         if state == READY:
-            details["live_actions"] = len(self._live)
-            message = f"The CleverTap connection {connection_id} in Membrane is ready to use."
+            live, total = len(self._live), len(POPULAR_ACTION_KEYS)
+            missing = self.missing_popular_actions()
+            details["live_actions"] = len(self._listing)
+            details["popular_actions_live"] = f"{live} of {total}"
+            if missing:
+                details["popular_actions_missing"] = missing
+            message = (
+                f"The CleverTap connection {connection_id} in Membrane is ready to use ({live} of {total} actions live"
+            )
+            message += (
+                f"; not found in Membrane: {', '.join(missing)}, whose tools run through the proxy)."
+                if missing
+                else ")."
+            )
             next_step = "use the clevertap_* tools; clevertap_search_actions finds more actions"
         elif state == CLIENT_ACTION_REQUIRED:
             action = conn.get("clientAction") if isinstance(conn.get("clientAction"), dict) else {}
             assert isinstance(action, dict)
             kind = action.get("type") or "connect"
-            description = action.get("description") or ""
-            ui_url = action.get("uiUrl")
-            details.update(
-                clientActionType=kind,
-                description=description,
-                uiUrl=ui_url,
-                agentInstructions=action.get("agentInstructions"),
+            lost = lost_authorization(conn)
+            description = action.get("description") or (
+                "The connection lost its authorization to CleverTap." if lost else ""
             )
+            instructions = action.get("agentInstructions")
+            ui_url = action.get("uiUrl") or link
+            details.update(clientActionType=kind, description=description, uiUrl=ui_url, agentInstructions=instructions)
+            if link and not action.get("uiUrl"):
+                details["uiUrlFrom"] = "POST /connection-requests"
             if kind == "provide-input":
                 message = "Membrane needs more information from the user to set up the CleverTap connection"
+            elif lost:
+                message = f"The user must reconnect the CleverTap connection {connection_id} in Membrane (the same one)"
             else:
                 message = "The user must authenticate the CleverTap connection in Membrane (account id and passcode)"
             message += f": {description}" if description else "."
+            # Membrane's agent skills: follow agentInstructions first, then show the URL.
+            steps = [f"follow Membrane's agentInstructions: {instructions.rstrip('. ')}"] if instructions else []
             if ui_url:
-                next_step = f"show this URL to the user: {ui_url}; once they finished, call clevertap_connect again"
-            else:
-                next_step = (
-                    "follow agentInstructions in details (ask the user for what is needed); once they finished, "
-                    "call clevertap_connect again"
-                )
+                steps.append(f"show this URL to the user: {ui_url}")
+            elif not instructions:
+                steps.append("ask the user to finish the CleverTap connection in the Membrane console")
+            steps.append("once they finished, call clevertap_connect again")
+            next_step = "; ".join(steps)
         elif state in (CONFIGURATION_ERROR, SETUP_FAILED):
             for field in ("error", "errors", "requestError"):
                 if conn.get(field):
@@ -604,22 +754,92 @@ class MembraneExecutor:
     async def request(
         self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None
     ) -> RawResponse:
-        """One CleverTap call through ``POST /connections/{id}/request``; ``path`` (with any pre-encoded
-        ``?cursor=``) is sent verbatim."""
+        """One CleverTap call through ``<METHOD> /connections/{id}/proxy/{path}?{query}`` (the SDK's
+        ``ConnectionProxy``): a pre-encoded ``?cursor=`` in ``path`` is sent byte for byte, the body as it is, and
+        CleverTap's status and body come back unchanged. Only when that route itself is missing (a 404/405 naming
+        it: nothing reached CleverTap) is ``POST /connections/{id}/request`` used, for the rest of the process."""
         connection_id = await self.ensure_ready()
-        payload: dict[str, Any] = {"path": path, "method": method.upper()}
-        if query:
-            payload["query"] = {k: v for k, v in query.items() if v is not None}
+        method = method.upper()
+        if not path.startswith("/") or path.startswith("//"):
+            raise InputError(f"path {path!r} must be relative to the API root and start with /1/ (or /2/)")
+        if self._raw_route != "request":
+            response = await self._proxy(connection_id, method, path, query, body)
+            if response is not None:
+                if self._raw_route is None:
+                    self._raw_route = "proxy"
+                    log.info("raw CleverTap calls go through Membrane's /connections/{id}/proxy route")
+                return RawResponse(response.status, response.body, dict(response.headers))
+            self._raw_route = "request"
+            log.warning(
+                "Membrane has no /connections/{id}/proxy route here; raw CleverTap calls use POST "
+                "/connections/{id}/request from now on"
+            )
+        return await self._structured_request(connection_id, method, path, query, body)
+
+    async def _proxy(
+        self, connection_id: str, method: str, path: str, query: Mapping[str, Any] | None, body: Any
+    ) -> ApiResponse | None:
+        """The proxy call; None when Membrane has no proxy route."""
+        base, raw_query = split_path(path)
+        extra = _encode_query(query)
+        joined = "&".join(part for part in (raw_query.rstrip("&"), extra) if part)
+        route = f"/connections/{quote(connection_id, safe='')}/proxy{base}"
+        content: bytes | None = None
+        headers: dict[str, str] = {}
+        if method != "GET" and body is not None:
+            content = body.data if isinstance(body, JsonBody) else strict_json(body)
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._client.call(
+                method,
+                route + (f"?{joined}" if joined else ""),
+                what=f"calling CleverTap {method} {base} through Membrane",
+                content=content,
+                headers=headers,
+                timeout_s=PROXY_TIMEOUT_S,
+                passthrough=True,
+            )
+        except MembraneError as exc:
+            if exc.details.get("route_missing"):
+                return None
+            raise await self._failed(exc, connection_id) from None
+        if route_missing(response.status, response.body, route):
+            return None
+        return response
+
+    async def _structured_request(
+        self, connection_id: str, method: str, path: str, query: Mapping[str, Any] | None, body: Any
+    ) -> RawResponse:
+        """``POST /connections/{id}/request`` with the SDK's ``ConnectionProxyRequest`` shape: ``query`` and
+        ``headers`` values as strings, the query never inside ``path`` (a pre-encoded one is decoded once)."""
+        base, raw_query = split_path(path)
+        params: dict[str, str] = {}
+        for pair in raw_query.split("&"):
+            if pair:
+                name, _, value = pair.partition("=")
+                params[unquote(name)] = unquote(value)
+        for name, value in (query or {}).items():
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple)):
+                raise InputError(
+                    f"query parameter {name!r} has several values, which Membrane's request route cannot send",
+                    hint="Send one value per query parameter.",
+                )
+            params[str(name)] = query_value(value)
+        payload: dict[str, Any] = {"path": base, "method": method}
+        if params:
+            payload["query"] = params
         if isinstance(body, JsonBody):
             body = json.loads(body.data)
-        if body is not None:
+        if body is not None and method != "GET":
             payload["data"] = body
             payload["headers"] = {"Content-Type": "application/json"}
         try:
             response = await self._client.call(
                 "POST",
                 f"/connections/{quote(connection_id, safe='')}/request",
-                what=f"calling CleverTap {method.upper()} {path.split('?', 1)[0]} through Membrane",
+                what=f"calling CleverTap {method} {base} through Membrane",
                 json=payload,
                 timeout_s=PROXY_TIMEOUT_S,
                 passthrough=True,
@@ -689,48 +909,82 @@ class MembraneExecutor:
         except MembraneError as exc:
             raise exc if read else _maybe_ran(exc) from None
 
+    def _selector(self, key_or_id: str) -> tuple[str, str]:
+        """How ``/act`` names the action: its key when Membrane lists it under that key (or nothing is listed),
+        else the listed action's id (catalog actions carry no key); a 24-hex string is an id."""
+        info = match_action(self._listing, key_or_id) if self._ready_id is not None else None
+        if info is not None and info.key != key_or_id:
+            return "id", info.id
+        if info is None and _OBJECT_ID_RE.fullmatch(key_or_id):
+            return "id", key_or_id
+        return "key", key_or_id
+
     async def _run_action_once(self, key_or_id: str, input: Mapping[str, Any]) -> ActionRun:
         connection_id = await self.ensure_ready()
         what = f"running the Membrane action {key_or_id}"
-        selector = "id" if _OBJECT_ID_RE.fullmatch(key_or_id) else "key"
-        act_refused = False
+        selector, value = self._selector(key_or_id)
+        act_missing = False
         if not self._act_unavailable:
             try:
                 response = await self._client.call(
                     "POST",
                     "/act",
                     what=what,
-                    json={selector: key_or_id, "connectionId": connection_id, "input": dict(input)},
+                    json={selector: value, "connectionId": connection_id, "input": dict(input)},
                     timeout_s=ACTION_TIMEOUT_S,
                 )
                 return self._action_run(response.body, what)
             except MembraneError as exc:
-                if not self._act_refused(exc):
-                    raise await self._failed(exc, connection_id, missing=f"action {key_or_id!r}") from None
-                act_refused = True
+                # Only a 404/405 naming the route itself means "no /act here"; nothing ran then.
+                if not exc.details.get("route_missing"):
+                    raise await self._explained(exc, connection_id, key_or_id) from None
+                act_missing = True
         try:
             response = await self._client.call(
                 "POST",
-                f"/actions/{quote(key_or_id, safe='')}/run",
+                f"/actions/{quote(value, safe='')}/run",
                 what=what,
                 params={"connectionId": connection_id},
                 json={"input": dict(input)},
                 timeout_s=ACTION_TIMEOUT_S,
             )
         except MembraneError as exc:
-            raise await self._failed(exc, connection_id, missing=f"action {key_or_id!r}") from None
-        if act_refused:
-            log.info("Membrane has no POST /act here; using POST /actions/{key}/run from now on")
+            raise await self._explained(exc, connection_id, key_or_id) from None
+        if act_missing:
+            log.warning("Membrane has no POST /act route here; using POST /actions/{id}/run from now on")
             self._act_unavailable = True
         return self._action_run(response.body, what)
 
-    @staticmethod
-    def _act_refused(exc: MembraneError) -> bool:
-        if exc.details.get("type") in ("action_run", "connection"):
-            return False
-        if exc.status == 404:
-            return True
-        return exc.status == 400 and bool(_ROUTE_UNKNOWN_RE.search(exc.message))
+    async def _explained(self, exc: MembraneError, connection_id: str, key_or_id: str) -> MembraneError:
+        """A failed run's error, with the reason its run log gives (``GET /action-run-logs/{id}``)."""
+        run_id = exc.details.get("actionRunId")
+        if isinstance(run_id, str) and run_id:
+            reason = await self._run_log_reason(run_id)
+            if reason and reason not in exc.message:
+                return MembraneError(
+                    self._client.scrub(f"{exc.message} Run log: {reason}"),
+                    status=exc.status,
+                    code=exc.code,
+                    retryable=exc.retryable,
+                    hint=exc.hint,
+                    details={**exc.details, "run_log_reason": self._client.scrub(reason)},
+                )
+        return await self._failed(exc, connection_id, missing=f"action {key_or_id!r}")
+
+    async def _run_log_reason(self, run_id: str) -> str | None:
+        """Why the run failed, from its run log; None when the log cannot be read (best effort, bounded)."""
+        try:
+            with anyio.fail_after(RUN_LOG_TIMEOUT_S):
+                response = await self._client.call(
+                    "GET",
+                    f"/action-run-logs/{quote(run_id, safe='')}",
+                    what=f"reading the run log {run_id}",
+                    timeout_s=RUN_LOG_TIMEOUT_S,
+                )
+        except (MembraneError, ConfigurationError, TimeoutError) as exc:
+            log.info("could not read the action run log %s: %s", run_id, getattr(exc, "message", type(exc).__name__))
+            return None
+        return _run_log_reason(response.body)
 
     @staticmethod
     def _action_run(body: Any, what: str) -> ActionRun:
