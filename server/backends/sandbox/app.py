@@ -9,7 +9,8 @@ Choices where the reference leaves the real behaviour open:
 * Validation failures outside upload answer HTTP 400 ``{"status":"fail","error":...,"code":400}``; an unknown
   campaign id is such a failure. "This target hasn't been completed" and "Profile not found" are HTTP 200.
 * Cursors are random tokens held in memory (per app), percent-encoded on the way out. A page may be fetched again
-  with the same cursor (retries are safe); ``previous_cursor`` is the raw (decoded) cursor of the page before.
+  with the same cursor (retries are safe); every page's ``previous_cursor`` is the raw (decoded) cursor it was
+  fetched with, so a client can read that page again.
   Unknown, expired or wrong-endpoint cursors answer HTTP 400 "Invalid cursor"; a re-encoded one (``%25``) answers
   HTTP 400 "Incorrect Usage" with code 1.
 * Profile exports fix their profile list when the cursor is created; event exports page by (day, id) and so see
@@ -133,7 +134,6 @@ class Cursor:
     after: tuple[int, int] | None = None  # events: (day, id) of the last record served
     pids: list[int] | None = None  # profiles: the matching profile ids, fixed when the export started
     offset: int = 0
-    previous: str | None = None
 
 
 @dataclass
@@ -538,7 +538,7 @@ class SandboxApp:
         raw_batch = req.query.get("batch_size", str(DEFAULT_BATCH_SIZE))
         if not raw_batch.isdigit() or not 1 <= int(raw_batch) <= MAX_BATCH_SIZE:
             raise _bad(f"batch_size must be an integer from 1 to {MAX_BATCH_SIZE}")
-        query = parse_query(body)
+        query = parse_query(body, require_event=kind == "events")
         flags = {
             "app": _flag(req.query.get("app"), False),
             "events": _flag(req.query.get("events"), True),
@@ -564,7 +564,7 @@ class SandboxApp:
                 self.config.cursor_in_progress -= 1
                 return 200, {"status": "fail", "error": "Request still in progress, please retry later", "code": 2}
             state.last_used = now
-        nxt = dataclasses.replace(state, previous=token, last_used=now)
+        nxt = dataclasses.replace(state, last_used=now)
         if kind == "events":
             records, last, more = await self._db(
                 lambda s: s.event_page(
@@ -580,9 +580,7 @@ class SandboxApp:
             )
             nxt.offset = state.offset + state.batch_size
             more = nxt.offset < len(pids)
-        page: dict[str, Any] = {"status": "success"}
-        if state.previous is not None:
-            page["previous_cursor"] = state.previous
+        page: dict[str, Any] = {"status": "success", "previous_cursor": token}
         if more:
             page["next_cursor"] = self._new_cursor(nxt)
         if records:
@@ -607,7 +605,7 @@ class SandboxApp:
         return self._pending(req.path, {"status": "success", "count": count}, self.config.count_partial_polls)
 
     async def _count_profiles(self, req: Request) -> Answer:
-        query = parse_query(req.json_object())
+        query = parse_query(req.json_object(), require_event=False)
         count = await self._db(lambda s: s.count_profiles(query))
         return self._pending(req.path, {"status": "success", "count": count}, self.config.count_partial_polls)
 
@@ -713,7 +711,7 @@ class SandboxApp:
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _bad("'name' is mandatory")
-        mode = body.get("target_mode")
+        mode = body.get("target_mode", "push")  # the older API (and its push example) has no target_mode
         if mode not in TARGET_MODES:
             raise _bad(f"'target_mode' must be one of {', '.join(TARGET_MODES)}")
         has_where, has_segment = "where" in body, "segment" in body
@@ -826,10 +824,17 @@ class SandboxApp:
             raise _bad(f"'to' needs at least one of {', '.join(SEND_ID_KEYS)} with values")
         if total > MAX_RECORDS:
             raise _bad(f"At most {MAX_RECORDS} recipients per request")
-        if not isinstance(body.get("content"), dict):
+        content = body.get("content")
+        if not isinstance(content, dict):
             raise _bad("'content' is mandatory")
-        if channel in ("email", "sms") and not body.get("provider_nick_name"):
-            raise _bad(f"'provider_nick_name' is mandatory for {channel}")
+        required = {"push": ("title", "body"), "webpush": ("title", "body"), "email": ("subject", "body"),
+                    "sms": ("body",)}.get(channel, ())  # fmt: skip
+        missing = [k for k in required if not content.get(k)]
+        if missing:
+            raise _bad(f"content.{missing[0]} is mandatory for {channel}")
+        nick = body.get("provider_nick_name")
+        if nick is not None and (not isinstance(nick, str) or not nick.strip()):
+            raise _bad("'provider_nick_name' must be the nick name of a configured provider")
         return 200, {"status": "success", "message": "Added to queue for processing"}
 
     # ---- profile management ------------------------------------------------------------------------------------

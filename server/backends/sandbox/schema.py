@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-SEED_VERSION = 2
+SEED_VERSION = 3
+# The generator's RNG key: kept while new fields come from their own RNG, so existing rows (and counts) stay the same.
+DATA_VERSION = 2
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -13,7 +15,9 @@ CREATE TABLE IF NOT EXISTS profiles (
     name TEXT,
     phone TEXT,
     data TEXT NOT NULL,
-    created_ts INTEGER NOT NULL
+    created_ts INTEGER NOT NULL,
+    lat REAL,
+    lon REAL
 );
 CREATE TABLE IF NOT EXISTS devices (
     did INTEGER PRIMARY KEY,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import SandboxConfig
-from .query import Query, Sql, extract, json_path
+from .query import Query, Sql, extract, json_path, km_between
 from .schema import INDEXES, TABLES
 from .seed import ensure_seed, generate
 from .validate import Checked, check, token_fits_platform
@@ -61,6 +61,7 @@ def ct_timestamp(ts: int) -> int:
 class Store:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        conn.create_function("ct_km", 4, km_between, deterministic=True)
         self.lock = threading.Lock()
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         self.anchor = meta.get("anchor", "")
@@ -86,7 +87,12 @@ class Store:
                         os.unlink(tmp)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             conn.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            conn.executescript(TABLES + INDEXES)
+            conn.executescript(TABLES)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(profiles)")}
+            for column in ("lat", "lon"):  # databases seeded before geo_radius existed
+                if column not in columns:
+                    conn.execute(f"ALTER TABLE profiles ADD COLUMN {column} REAL")
+            conn.executescript(INDEXES)
         else:
             seed = ensure_seed(anchor, config.seed_profiles, config.seed_events, config.cache_dir)
             conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
