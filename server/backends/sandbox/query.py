@@ -245,12 +245,12 @@ def json_condition(column: str, name: str, op: str, value: Any, what: str) -> tu
         if numbers:
             parts.append(f"({kind} IN ('integer','real') AND {expr} IN ({','.join('?' * len(numbers))}))")
             params.extend(numbers)
-        cond = "(" + (" OR ".join(parts) or "0") + ")"
+        cond = "coalesce(" + (" OR ".join(parts) or "0") + ", 0)"  # a missing property is NULL: not a match
         return (cond, params) if op == "equals" else (f"NOT {cond}", params)
     if op in ("contains", "not_contains"):
         needles = [str(v).lower() for v in _values(value, what)]
         any_sql = " OR ".join(f"instr(lower({expr}), ?) > 0" for _ in needles)
-        cond = f"({kind} = 'text' AND ({any_sql}))"
+        cond = f"coalesce({kind} = 'text' AND ({any_sql}), 0)"
         return (cond, needles) if op == "contains" else (f"NOT {cond}", needles)
     numeric = f"{kind} IN ('integer','real')"
     if op == "between":
