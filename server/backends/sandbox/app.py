@@ -21,6 +21,7 @@ import anyio.to_thread
 
 from .admin import apply_knobs
 from .config import SandboxConfig
+from .custom_lists import UPLOAD_PREFIX, CustomLists, Upload
 from .faults import FaultInjector, send_body
 from .handlers import Cursor, Handler, Handlers, PendingCount
 from .messages import JSON_TYPE, Answer, HttpError, Request, encode
@@ -36,7 +37,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ADMIN_PREFIX = "/__sandbox/"
 
 
-class SandboxApp(Handlers):
+class SandboxApp(Handlers, CustomLists):
     """The ASGI callable. Knobs live on ``self.config`` (a private copy of the one passed in)."""
 
     def __init__(self, config: SandboxConfig | None = None, *, admin: bool = False) -> None:
@@ -47,10 +48,11 @@ class SandboxApp(Handlers):
         self._state_lock = threading.Lock()
         self._cursors: dict[str, Cursor] = {}
         self._counts: dict[str, PendingCount] = {}
+        self._uploads: dict[str, Upload] = {}
         self._inflight = 0
         # API requests received, by "METHOD /path" (faulted ones included).
         self.requests: dict[str, int] = {}
-        self._routes: dict[str, dict[str, Handler]] = self.routes()
+        self._routes: dict[str, dict[str, Handler]] = {**self.routes(), **self.custom_list_routes()}
         self._faults = FaultInjector(
             self._serve,
             lambda: self.config.faults,
@@ -115,6 +117,7 @@ class SandboxApp(Handlers):
             query=dict(reversed(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))),
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
             body=body,
+            scheme=str(scope.get("scheme", "http")),
         )
         status, payload = await self._handle(req)
         if isinstance(payload, str):
@@ -140,6 +143,8 @@ class SandboxApp(Handlers):
                 return exc.status, exc.body
             except (TypeError, ValueError) as exc:
                 return 400, {"status": "fail", "error": f"Invalid knob value: {exc}", "code": 400}
+        if req.path.startswith(UPLOAD_PREFIX):  # a presigned upload URL: no CleverTap headers
+            return await self.put_upload(req)
         route = self._routes.get(req.path.rstrip("/") or "/")
         if route is None:
             return 404, {"status": "fail", "error": f"Not found: {req.path}", "code": 404}

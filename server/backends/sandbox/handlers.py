@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from .config import SandboxConfig
 from .messages import Answer, HttpError, Request, bad
-from .query import Query, day_keys, parse_query, parse_range
+from .query import Query, Sql, day_keys, parse_query, parse_range
 from .store import Store
 from .validate import MAX_RECORDS, MAX_TOKENS, message
 
@@ -419,8 +419,15 @@ class Handlers:
             if not isinstance(body["where"], dict):
                 raise bad("'where' must be an object")
             audience = parse_query(body["where"], require_event=False)
-        elif body["segment"] != "all" and (isinstance(body["segment"], bool) or not isinstance(body["segment"], int)):
-            raise bad("'segment' must be \"all\" or a segment id")
+        elif body["segment"] != "all":
+            segment = body["segment"]
+            if isinstance(segment, bool) or not isinstance(segment, int):
+                raise bad("'segment' must be \"all\" or a segment id")
+            if not await self._db(lambda s: s.has_segment(segment)):
+                raise bad(f"Invalid segment id: {segment}")
+            members = Sql()
+            members.add("p.pid IN (SELECT value FROM json_each((SELECT pids FROM segments WHERE id = ?)))", segment)
+            audience = Query(None, None, None, Sql(), members)
         content = body.get("content")
         if not isinstance(content, dict):
             raise bad("'content' is mandatory")

@@ -41,6 +41,11 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    scheme: str = "http"
+
+    def base_url(self) -> str:
+        """The URL this server was reached at (for links that must come back to it)."""
+        return f"{self.scheme}://{self.headers.get('host', 'sandbox.invalid')}"
 
     def json(self) -> Any:
         if not self.body.strip():

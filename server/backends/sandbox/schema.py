@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 -- Session properties are few distinct objects: stored once, referenced by events.sid (0 = no session properties).
 CREATE TABLE IF NOT EXISTS sessions (sid INTEGER PRIMARY KEY, data TEXT NOT NULL);
+-- Custom list segments (the presigned-URL upload flow): the matched profile ids as a JSON array.
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    creator TEXT,
+    email TEXT,
+    filename TEXT,
+    created_ts INTEGER NOT NULL,
+    pids TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS campaigns (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

@@ -453,6 +453,39 @@ class Store:
             ).fetchall()
         return [{"id": r[0], "name": r[1], "scheduled_on": r[2], "status": r[3]} for r in rows]
 
+    def save_custom_list(
+        self, name: str, keys: Sequence[tuple[str, str]], *, replace: bool, meta: Mapping[str, str], now: int
+    ) -> tuple[int, int] | None:
+        """Store a custom list segment of the profiles ``keys`` name ((kind, value) with kind identity, email or
+        objectId): returns (segment id, profiles matched), or None when the name exists and ``replace`` is false."""
+        with self.lock:
+            found = self.conn.execute("SELECT id FROM segments WHERE name = ?", (name,)).fetchone()
+            if found is not None and not replace:
+                return None
+            pids: set[int] = set()
+            for kind, value in keys:
+                if kind == "objectId":
+                    sql = "SELECT pid FROM devices WHERE object_id = ?"
+                else:
+                    sql = f"SELECT pid FROM profiles WHERE {'email' if kind == 'email' else 'identity'} = ?"
+                pids.update(r[0] for r in self.conn.execute(sql, (value,)))
+            row = (name, meta.get("creator"), meta.get("email"), meta.get("filename"), now, _dumps(sorted(pids)))
+            if found is not None:
+                self.conn.execute(
+                    "UPDATE segments SET name=?, creator=?, email=?, filename=?, created_ts=?, pids=? WHERE id=?",
+                    (*row, found[0]),
+                )
+                return int(found[0]), len(pids)
+            cur = self.conn.execute(
+                "INSERT INTO segments (name, creator, email, filename, created_ts, pids) VALUES (?,?,?,?,?,?)", row
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid, len(pids)
+
+    def has_segment(self, sid: int) -> bool:
+        with self.lock:
+            return self.conn.execute("SELECT 1 FROM segments WHERE id = ?", (sid,)).fetchone() is not None
+
     def get_campaign(self, cid: int) -> dict[str, Any] | None:
         with self.lock:
             self.conn.row_factory = sqlite3.Row
