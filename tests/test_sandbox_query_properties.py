@@ -480,7 +480,7 @@ def rows(app: SandboxApp) -> Rows:
     return read_rows(app)
 
 
-def call(app: SandboxApp, requests: list[tuple[str, str, dict[str, Any] | None]]) -> list[Any]:
+def call(app: SandboxApp, requests: list[tuple[str, str, dict[str, Any] | None]], status: int = 200) -> list[Any]:
     async def run() -> list[Any]:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://s.test", headers=AUTH
@@ -488,7 +488,7 @@ def call(app: SandboxApp, requests: list[tuple[str, str, dict[str, Any] | None]]
             out = []
             for method, path, body in requests:
                 r = await c.request(method, path, json=body)
-                assert r.status_code == 200, (path, body, r.text)
+                assert r.status_code == status, (path, body, r.text)
                 out.append(r.json())
             return out
 
@@ -563,3 +563,25 @@ def test_filters_select_different_sets(app: SandboxApp, rows: Rows) -> None:
     total = len(rows.profiles)
     assert all(0 < n < total for n in sizes.values()), sizes
     assert len(set(sizes.values())) == len(sizes), sizes
+
+
+def test_top_values_of_profile_and_device_properties(app: SandboxApp, rows: Rows) -> None:
+    """counts/top.json groups by demographics, geo, reachability and device fields: counts per value match the rows."""
+    q = {"event_name": "App Launched", "from": day_int(FIRST_DAY), "to": day_int(ANCHOR)}
+    groups = {
+        "gender": {"property_type": "demographics", "name": "Gender", "top_n": 5},
+        "country": {"property_type": "geo_fields", "name": "country", "top_n": 20},
+        "email": {"property_type": "reachability", "name": "has_email"},
+        "platform": {"property_type": "technographics", "name": "Platform"},
+    }
+    (top,) = call(app, [("POST", "/1/counts/top.json", {**q, "groups": groups})])
+    events = [e for e in rows.events if event_match(rows, e, q)]
+    gender = Counter(rows.profiles[e["pid"]]["data"]["Gender"] for e in events)
+    assert top["gender"] == {"STR": dict(gender)}
+    assert top["country"] == {"STR": dict(Counter(rows.profiles[e["pid"]]["data"]["Country"] for e in events))}
+    has_email = Counter("True" if rows.profiles[e["pid"]]["email"] else "False" for e in events)
+    assert top["email"] == {"STR": dict(has_email)}
+    assert sum(top["platform"]["STR"].values()) == len(events)
+    unknown = {**q, "groups": {"x": {"property_type": "demographics", "name": "Shoe size"}}}
+    (error,) = call(app, [("POST", "/1/counts/top.json", unknown)], status=400)
+    assert error["status"] == "fail" and "unknown demographics name" in error["error"]

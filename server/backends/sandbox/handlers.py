@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from .config import SandboxConfig
 from .messages import Answer, HttpError, Request, bad
-from .query import Query, Sql, day_keys, parse_query, parse_range
+from .query import TOP_PROPERTY_TYPES, Query, Sql, day_keys, parse_query, parse_range
 from .store import Store
 from .validate import MAX_RECORDS, MAX_TOKENS, message
 
@@ -45,7 +45,6 @@ TARGET_MODES = ("push", "email", "sms", "webpush", "whatsapp", "webhook", "notif
 PUSH_DEVICES = ("android", "ios", "windows")
 SEND_CHANNELS = ("push", "email", "sms", "webpush", "whatsapp")
 SEND_ID_KEYS = ("FBID", "GPID", "Email", "Identity", "objectId")
-TOP_PROPERTY_TYPES = ("event_properties", "profile_fields", "session_properties")
 CLICK_RATE = {"push": 0.06, "webpush": 0.04, "email": 0.03, "sms": 0.02}
 
 
@@ -371,7 +370,7 @@ class Handlers:
                 raise bad(f"groups.{name} needs 'property_type' and 'name'")
             ptype = group.get("property_type", "event_properties")
             if ptype not in TOP_PROPERTY_TYPES:
-                raise bad(f"property_type {ptype} is not supported by the sandbox")
+                raise bad(f"groups.{name}.property_type must be one of {', '.join(TOP_PROPERTY_TYPES)}")
             top_n = group.get("top_n", 10)
             if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
                 raise bad(f"groups.{name}.top_n must be a positive integer")

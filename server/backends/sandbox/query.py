@@ -571,6 +571,50 @@ def advanced_conditions(advanced: Any) -> Sql:
     return sql
 
 
+TOP_PROPERTY_TYPES = (
+    "event_properties",
+    "profile_fields",
+    "session_properties",
+    "demographics",
+    "technographics",
+    "app_fields",
+    "geo_fields",
+    "reachability",
+)
+_PROFILE_JOIN = " JOIN profiles p ON p.pid = e.pid"
+_GEO = {"country": "Country", "region": "State", "state": "State", "city": "City"}
+
+
+def top_expression(property_type: str, name: str) -> tuple[str, str]:
+    """For ``counts/top.json``: the SQL value of property ``name`` of ``property_type`` for an event ``e``, and the
+    joins it needs."""
+    key = name.strip().lower()
+    if property_type == "event_properties":
+        return extract("e.props", name), ""
+    if property_type == "session_properties":
+        return extract("s.data", name), " JOIN sessions s ON s.sid = e.sid"
+    if property_type == "profile_fields":
+        return extract("p.data", name), _PROFILE_JOIN
+    if property_type in ("demographics", "geo_fields"):
+        mapped = (DEMOGRAPHICS if property_type == "demographics" else _GEO).get(key)
+        if mapped is None:
+            raise QueryError(f"groups: unknown {property_type} name {name!r}")
+        return extract("p.data", mapped), _PROFILE_JOIN
+    if property_type in ("technographics", "app_fields"):
+        column = DEVICE_FIELDS.get(key.replace("_", " "))
+        if column is None:
+            raise QueryError(f"groups: unknown {property_type} name {name!r}")
+        return f"d.{column}", " JOIN devices d ON d.did = e.did"
+    if property_type == "reachability":
+        if key not in REACHABILITY:
+            raise QueryError(f"groups: unknown reachability name {name!r}")
+        cond, opt_out = REACHABILITY[key]
+        if opt_out is not None:
+            cond = f"({cond} AND coalesce(json_type(p.data, {sql_literal(json_path(opt_out))}), '') != 'false')"
+        return f"CASE WHEN {cond} THEN 'True' ELSE 'False' END", _PROFILE_JOIN
+    raise QueryError(f"groups: property_type must be one of {', '.join(TOP_PROPERTY_TYPES)}")
+
+
 @dataclass
 class Query:
     """A parsed Query Language body."""

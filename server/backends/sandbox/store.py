@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import SandboxConfig
-from .query import Query, Sql, extract, json_path, km_between
+from .query import Query, Sql, extract, json_path, km_between, top_expression
 from .schema import INDEXES, TABLES
 from .seed import ensure_seed, generate
 from .validate import Checked, check, token_fits_platform
@@ -300,13 +300,9 @@ class Store:
             )
 
     def top_values(self, query: Query, property_type: str, name: str) -> list[tuple[Any, int]]:
+        """(value, events) pairs of one property over the matching events (``query.top_expression`` names it)."""
         sql = query.events_where()
-        if property_type == "event_properties":
-            expr, join = extract("e.props", name), ""
-        elif property_type == "profile_fields":
-            expr, join = extract("p.data", name), " JOIN profiles p ON p.pid = e.pid"
-        else:
-            expr, join = extract("s.data", name), " JOIN sessions s ON s.sid = e.sid"
+        expr, join = top_expression(property_type, name)
         with self.lock:
             return self.conn.execute(
                 f"SELECT {expr} AS v, COUNT(*) FROM events e{join} WHERE {sql.where()} AND v IS NOT NULL GROUP BY v",
