@@ -167,7 +167,7 @@ async def test_upload_error_codes_and_messages(client: httpx.AsyncClient) -> Non
         (515, _profile(Email="$$$$$"), "Profile data is incorrect. Email is not valid."),
         (516, _profile(Phone="223"), "Profile data is incorrect. Phone number is not valid."),
         (517, _profile(Employed="maybe"), "Profile data is incorrect. Employed needs to be Y/N."),
-        (518, _profile(Education="None"), "Profile data is incorrect. Education needs to be School/College/Graduate."),
+        (518, _profile(Education="None"), "Profile data is incorrect. Education needs to be School/College/Graduate.."),
         (519, _profile(Married="?"), "Profile data is incorrect. Married needs to be Y/N."),
         (520, _profile(Age="aa"), "Profile data is incorrect. Age is invalid."),
         (522, _event(evtData={f"k{i}": i for i in range(257)}), "Event properties limit exceeded."),
@@ -400,8 +400,8 @@ async def test_event_export_cursors_end_to_end(client: httpx.AsyncClient) -> Non
         pages.append((await client.get(f"/1/events.json?cursor={current}")).json())
         current = pages[-1].get("next_cursor")
     assert len(pages) >= 3
-    assert "previous_cursor" not in pages[0]
-    assert all("previous_cursor" in p for p in pages[1:])
+    assert pages[0]["previous_cursor"] == urllib.parse.unquote(cursor)
+    assert [p["previous_cursor"] for p in pages[1:]] == [urllib.parse.unquote(p["next_cursor"]) for p in pages[:-1]]
     assert all("next_cursor" in p for p in pages[:-1]) and "next_cursor" not in pages[-1]
     assert all(len(p["records"]) == 50 for p in pages[:-1])
     records = [r for p in pages for r in p["records"]]
@@ -450,7 +450,7 @@ async def test_empty_range_legacy_get_and_batch_size(client: httpx.AsyncClient) 
     empty = {"event_name": "Charged", "from": 20200101, "to": 20200102}
     cursor = (await client.post("/1/events.json?batch_size=10", json=empty)).json()["cursor"]
     page = (await client.get(f"/1/events.json?cursor={cursor}")).json()
-    assert page == {"status": "success"}
+    assert page == {"status": "success", "previous_cursor": urllib.parse.unquote(cursor)}
 
     query = urllib.parse.quote('{"event_name":"Cart Abandoned","from":20260401,"to":20260430}')
     legacy = (await client.get(f"/1/events.json?batch_size=5000&query={query}")).json()
@@ -652,8 +652,11 @@ async def test_demerge_subscribe_disassociate_send(client: httpx.AsyncClient) ->
     to = {"Identity": ["user-00005"], "Email": ["a@example.com"]}
     push = await client.post("/1/send/push.json", json={"to": to, "content": {"title": "t", "body": "b"}})
     assert push.json() == {"status": "success", "message": "Added to queue for processing"}
-    no_provider = await client.post("/1/send/sms.json", json={"to": to, "content": {"body": "b"}})
-    assert no_provider.status_code == 400
+    # The legacy shape has no provider_nick_name (the account's default provider sends); an empty one is an error.
+    no_provider = await client.post("/1/send/email.json", json={"to": to, "content": {"subject": "s", "body": "b"}})
+    assert no_provider.json()["status"] == "success"
+    blank = await client.post("/1/send/sms.json", json={"to": to, "content": {"body": "b"}, "provider_nick_name": ""})
+    assert blank.status_code == 400
     sms = await client.post("/1/send/sms.json", json={"to": to, "content": {"body": "b"}, "provider_nick_name": "P1"})
     assert sms.json()["status"] == "success"
     assert (await client.post("/1/send/email.json", json={"to": {}, "content": {}})).status_code == 400

@@ -7,7 +7,8 @@ the other would prove nothing otherwise).
 from __future__ import annotations
 
 from .app import SandboxApp, create_app
-from .config import Fault, SandboxConfig
+from .config import SandboxConfig
+from .faults import Fault, FaultInjector
 from .serve import serve
 
-__all__ = ["Fault", "SandboxApp", "SandboxConfig", "create_app", "serve"]
+__all__ = ["Fault", "FaultInjector", "SandboxApp", "SandboxConfig", "create_app", "serve"]

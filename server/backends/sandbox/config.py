@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from .faults import FAULT_KINDS, Fault
+
+__all__ = ["DEFAULT_SEED_EVENTS", "DEFAULT_SEED_PROFILES", "FAULT_KINDS", "RUNTIME_KNOBS", "Fault", "SandboxConfig"]
 
 DEFAULT_SEED_PROFILES = 5_000
 DEFAULT_SEED_EVENTS = 200_000
@@ -27,73 +30,6 @@ RUNTIME_KNOBS = frozenset(
         "faults",
     }
 )
-
-# What a planned fault does to a request it matches:
-#   "429", "500", "503": answer that status (JSON error body; Retry-After when ``retry_after`` is set), before auth;
-#   "slow": wait ``delay_s``, then answer normally;
-#   "drop": close the connection without an answer (a transport error for the client);
-#   "malformed": answer HTTP 200 with a body that is not JSON;
-#   "truncated": answer the real body cut in half (Content-Length matches the half: the JSON is cut);
-#   "cut": announce the real body's length, send half of it, then close the connection;
-#   "apply_then_500" / "apply_then_drop": handle the request (an upload is stored), then answer 500 / drop.
-FAULT_KINDS = (
-    "429",
-    "500",
-    "503",
-    "slow",
-    "drop",
-    "malformed",
-    "truncated",
-    "cut",
-    "apply_then_500",
-    "apply_then_drop",
-)
-
-
-@dataclass
-class Fault:
-    """One planned fault for the API requests whose path starts with ``path`` (every API path when None) and, when
-    given, whose method is ``method``; it applies to the next ``times`` matching requests (None: until removed)."""
-
-    kind: str
-    times: int | None = 1
-    path: str | None = None
-    method: str | None = None
-    retry_after: float | None = None
-    delay_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        self.kind = str(self.kind)
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}: use one of {', '.join(FAULT_KINDS)}")
-        if self.times is not None:
-            self.times = int(self.times)
-            if self.times < 1:
-                raise ValueError("fault 'times' must be at least 1 (or null: until removed)")
-        if self.method is not None:
-            self.method = str(self.method).upper()
-        if self.retry_after is not None:
-            self.retry_after = float(self.retry_after)
-        self.delay_s = float(self.delay_s)
-
-    @classmethod
-    def parse(cls, value: Any) -> Fault:
-        """A Fault from itself, a JSON object with the same fields, or a bare kind string."""
-        if isinstance(value, Fault):
-            return value
-        if isinstance(value, str | int):
-            return cls(kind=str(value))
-        if not isinstance(value, Mapping):
-            raise ValueError(f"a fault must be an object with a 'kind', not {value!r}")
-        unknown = set(value) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
-        return cls(**dict(value))
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.method is not None and self.method != method:
-            return False
-        return self.path is None or path.startswith(self.path)
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-SEED_VERSION = 2
+SEED_VERSION = 3
+# The generator's RNG key: kept while new fields come from their own RNG, so existing rows (and counts) stay the same.
+DATA_VERSION = 2
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -13,7 +15,9 @@ CREATE TABLE IF NOT EXISTS profiles (
     name TEXT,
     phone TEXT,
     data TEXT NOT NULL,
-    created_ts INTEGER NOT NULL
+    created_ts INTEGER NOT NULL,
+    lat REAL,
+    lon REAL
 );
 CREATE TABLE IF NOT EXISTS devices (
     did INTEGER PRIMARY KEY,
@@ -42,6 +46,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 -- Session properties are few distinct objects: stored once, referenced by events.sid (0 = no session properties).
 CREATE TABLE IF NOT EXISTS sessions (sid INTEGER PRIMARY KEY, data TEXT NOT NULL);
+-- Custom list segments (the presigned-URL upload flow): the matched profile ids as a JSON array.
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    creator TEXT,
+    email TEXT,
+    filename TEXT,
+    created_ts INTEGER NOT NULL,
+    pids TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS campaigns (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL,

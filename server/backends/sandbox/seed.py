@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import DEFAULT_SEED_EVENTS, DEFAULT_SEED_PROFILES
-from .schema import INDEXES, SEED_VERSION, TABLES
+from .schema import DATA_VERSION, INDEXES, SEED_VERSION, TABLES
 
 DAYS = 90
 
@@ -49,6 +49,20 @@ CITIES = (
     ("Dubai", "Dubai", "United Arab Emirates"),
     ("Jakarta", "Jakarta", "Indonesia"),
 )
+# City centres (latitude, longitude) for geo_radius; each profile sits within about 25 km of its city's centre.
+CITY_CENTRES = {
+    "Mumbai": (19.076, 72.8777),
+    "Bengaluru": (12.9716, 77.5946),
+    "Delhi": (28.7041, 77.1025),
+    "Singapore": (1.3521, 103.8198),
+    "London": (51.5072, -0.1276),
+    "Berlin": (52.52, 13.405),
+    "New York": (40.7128, -74.006),
+    "San Francisco": (37.7749, -122.4194),
+    "Dubai": (25.2048, 55.2708),
+    "Jakarta": (-6.2088, 106.8456),
+}
+EDUCATION = (("School", 25), ("College", 45), ("Graduate", 30))
 PRODUCTS = (
     ("Wireless Earbuds", "Electronics", 59.99),
     ("Smart Watch", "Electronics", 199.0),
@@ -140,10 +154,13 @@ def _dumps(value: Any) -> str:
 
 def generate(path: str, anchor: dt.date, n_profiles: int, n_events: int) -> None:
     """Write a complete demo database to ``path`` (which must be a new or empty file)."""
-    rng = random.Random(f"clevertap-sandbox-v{SEED_VERSION}-{anchor.isoformat()}-{n_profiles}-{n_events}")
+    key = f"{anchor.isoformat()}-{n_profiles}-{n_events}"
+    rng = random.Random(f"clevertap-sandbox-v{DATA_VERSION}-{key}")
+    # Fields added after DATA_VERSION 2 draw from their own RNG, so the rows above them stay as they were.
+    extra = random.Random(f"clevertap-sandbox-extra-v{SEED_VERSION}-{key}")
     end = anchor_epoch(anchor)
     start = end - DAYS * 86400
-    profiles, devices, weights, created, device_ids = _profiles(rng, n_profiles, start, end)
+    profiles, devices, weights, created, device_ids = _profiles(rng, extra, n_profiles, start, end)
     sessions = _sessions_json(rng)
     events = _events(rng, n_events, start, end, weights, created, device_ids, len(sessions))
     campaigns = _campaigns(rng, anchor, end)
@@ -153,7 +170,7 @@ def generate(path: str, anchor: dt.date, n_profiles: int, n_events: int) -> None
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY;")
         conn.executescript(TABLES)
         with conn:
-            conn.executemany("INSERT INTO profiles VALUES (?,?,?,?,?,?,?)", profiles)
+            conn.executemany("INSERT INTO profiles VALUES (?,?,?,?,?,?,?,?,?)", profiles)
             conn.executemany("INSERT INTO devices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", devices)
             conn.executemany("INSERT INTO sessions VALUES (?,?)", [(0, "{}"), *enumerate(sessions, start=1)])
             conn.executemany("INSERT INTO events (pid,did,name,ts,day,props,sid) VALUES (?,?,?,?,?,?,?)", events)
@@ -172,7 +189,7 @@ def generate(path: str, anchor: dt.date, n_profiles: int, n_events: int) -> None
 
 
 def _profiles(
-    rng: random.Random, n: int, start: int, end: int
+    rng: random.Random, extra: random.Random, n: int, start: int, end: int
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[float], list[int], list[list[int]]]:
     profiles: list[tuple[Any, ...]] = []
     devices: list[tuple[Any, ...]] = []
@@ -203,8 +220,15 @@ def _profiles(
                 "MSG-push": rng.random() < 0.85,
             }
         )
+        data["Education"] = _weighted(extra, EDUCATION)
+        data["Married"] = "Y" if extra.random() < 0.45 else "N"
+        if extra.random() < 0.3:
+            data["MSG-whatsapp"] = extra.random() < 0.7
+        centre_lat, centre_lon = CITY_CENTRES[city]
+        lat = round(centre_lat + extra.uniform(-0.2, 0.2), 5)
+        lon = round(centre_lon + extra.uniform(-0.2, 0.2), 5)
         ts = start - rng.randint(1, 365) * 86400 if rng.random() < 0.4 else rng.randint(start, end - 3600)
-        profiles.append((i, f"user-{i:05d}", email, name, phone, _dumps(data), ts))
+        profiles.append((i, f"user-{i:05d}", email, name, phone, _dumps(data), ts, lat, lon))
         created.append(ts)
         weights.append(min(rng.paretovariate(1.3), 40.0))
         mine: list[int] = []

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import SandboxConfig
-from .query import Query, Sql, extract, json_path
+from .query import Query, Sql, extract, json_path, km_between, top_expression
 from .schema import INDEXES, TABLES
 from .seed import ensure_seed, generate
 from .validate import Checked, check, token_fits_platform
@@ -61,6 +61,7 @@ def ct_timestamp(ts: int) -> int:
 class Store:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        conn.create_function("ct_km", 4, km_between, deterministic=True)
         self.lock = threading.Lock()
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         self.anchor = meta.get("anchor", "")
@@ -86,7 +87,12 @@ class Store:
                         os.unlink(tmp)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             conn.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            conn.executescript(TABLES + INDEXES)
+            conn.executescript(TABLES)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(profiles)")}
+            for column in ("lat", "lon"):  # databases seeded before geo_radius existed
+                if column not in columns:
+                    conn.execute(f"ALTER TABLE profiles ADD COLUMN {column} REAL")
+            conn.executescript(INDEXES)
         else:
             seed = ensure_seed(anchor, config.seed_profiles, config.seed_events, config.cache_dir)
             conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
@@ -294,13 +300,9 @@ class Store:
             )
 
     def top_values(self, query: Query, property_type: str, name: str) -> list[tuple[Any, int]]:
+        """(value, events) pairs of one property over the matching events (``query.top_expression`` names it)."""
         sql = query.events_where()
-        if property_type == "event_properties":
-            expr, join = extract("e.props", name), ""
-        elif property_type == "profile_fields":
-            expr, join = extract("p.data", name), " JOIN profiles p ON p.pid = e.pid"
-        else:
-            expr, join = extract("s.data", name), " JOIN sessions s ON s.sid = e.sid"
+        expr, join = top_expression(property_type, name)
         with self.lock:
             return self.conn.execute(
                 f"SELECT {expr} AS v, COUNT(*) FROM events e{join} WHERE {sql.where()} AND v IS NOT NULL GROUP BY v",
@@ -446,6 +448,39 @@ class Store:
                 (start * 10000, end * 10000 + 2359),
             ).fetchall()
         return [{"id": r[0], "name": r[1], "scheduled_on": r[2], "status": r[3]} for r in rows]
+
+    def save_custom_list(
+        self, name: str, keys: Sequence[tuple[str, str]], *, replace: bool, meta: Mapping[str, str], now: int
+    ) -> tuple[int, int] | None:
+        """Store a custom list segment of the profiles ``keys`` name ((kind, value) with kind identity, email or
+        objectId): returns (segment id, profiles matched), or None when the name exists and ``replace`` is false."""
+        with self.lock:
+            found = self.conn.execute("SELECT id FROM segments WHERE name = ?", (name,)).fetchone()
+            if found is not None and not replace:
+                return None
+            pids: set[int] = set()
+            for kind, value in keys:
+                if kind == "objectId":
+                    sql = "SELECT pid FROM devices WHERE object_id = ?"
+                else:
+                    sql = f"SELECT pid FROM profiles WHERE {'email' if kind == 'email' else 'identity'} = ?"
+                pids.update(r[0] for r in self.conn.execute(sql, (value,)))
+            row = (name, meta.get("creator"), meta.get("email"), meta.get("filename"), now, _dumps(sorted(pids)))
+            if found is not None:
+                self.conn.execute(
+                    "UPDATE segments SET name=?, creator=?, email=?, filename=?, created_ts=?, pids=? WHERE id=?",
+                    (*row, found[0]),
+                )
+                return int(found[0]), len(pids)
+            cur = self.conn.execute(
+                "INSERT INTO segments (name, creator, email, filename, created_ts, pids) VALUES (?,?,?,?,?,?)", row
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid, len(pids)
+
+    def has_segment(self, sid: int) -> bool:
+        with self.lock:
+            return self.conn.execute("SELECT 1 FROM segments WHERE id = ?", (sid,)).fetchone() is not None
 
     def get_campaign(self, cid: int) -> dict[str, Any] | None:
         with self.lock:

@@ -38,7 +38,7 @@ IDENTITY_KEYS = ("identity", "objectId", "FBID", "GPID")
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _PHONE = re.compile(r"^\+[1-9]\d{5,14}$")
-_OBJECT_ID = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+_OBJECT_ID = re.compile(r"^[A-Za-z0-9_\-:.~]{1,64}$")  # "~" and "-" lead real objectIds
 
 REASONS: dict[int, str] = {
     509: "Event name is mandatory.",
@@ -48,7 +48,7 @@ REASONS: dict[int, str] = {
     515: "Profile data is incorrect. Email is not valid.",
     516: "Profile data is incorrect. Phone number is not valid.",
     517: "Profile data is incorrect. Employed needs to be Y/N.",
-    518: "Profile data is incorrect. Education needs to be School/College/Graduate.",
+    518: "Profile data is incorrect. Education needs to be School/College/Graduate..",  # two dots, as recorded
     519: "Profile data is incorrect. Married needs to be Y/N.",
     520: "Profile data is incorrect. Age is invalid.",
     522: "Event properties limit exceeded.",
