@@ -53,20 +53,6 @@ async def test_a_profile_filter_narrows_the_reach_and_is_sent_as_typed() -> None
         assert same["total_estimated_reach"] == london["total_estimated_reach"]
 
 
-async def test_a_filter_that_selects_everyone_is_flagged_before_the_user_agrees() -> None:
-    nobody_lives_there = {
-        "common_profile_properties": {
-            "profile_fields": [{"name": "City", "operator": "not_equals", "value": "Atlantis"}]
-        }
-    }
-    async with mcp_client() as client:
-        everyone = ok(await client.call_tool("clevertap_create_campaign", {**PUSH, "where": {}}))
-        preview = ok(await client.call_tool("clevertap_create_campaign", {**PUSH, "where": nobody_lives_there}))
-    assert preview["total_estimated_reach"] == everyone["total_estimated_reach"]
-    assert "every reachable user" in preview["warning"] and preview["next_step"].startswith("WARNING")
-    assert preview["created"] is False and preview["confirm_token"]
-
-
 async def test_counts_send_profile_filters_and_refuse_malformed_ones() -> None:
     base = {"event_name": "Charged", "from": day(-30), "to": day(0)}
     async with mcp_client() as client:
