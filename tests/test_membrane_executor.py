@@ -757,3 +757,17 @@ async def test_from_settings(tmp_path: Path, fake_server: tuple[str, FakeMembran
     await executor.aclose()
     fallback = MembraneExecutor.from_settings(load_settings({"MEMBRANE_TOKEN": TOKEN}))
     assert fallback.api_url == "https://api.getmembrane.com"
+
+
+async def test_clevertap_405_through_the_proxy_is_its_answer_not_a_missing_route(
+    fake_server: tuple[str, FakeMembrane], tmp_path: Path
+) -> None:
+    url, fake = fake_server
+    executor = await ready_executor(url, fake, tmp_path)
+    connection_id = await executor.ensure_ready()
+    fake.inject("GET", f"/connections/{connection_id}/proxy/", 405, "")
+    answer = await executor.request("GET", "/1/upload")
+    assert answer.status == 405  # CleverTap's own answer, passed through
+    again = await executor.request("GET", "/1/events.json?cursor=abc")
+    assert again.status == 200 and not fake.calls_to("POST", f"/connections/{connection_id}/request")
+    await executor.aclose()

@@ -164,6 +164,7 @@ def test_connection_requests(served: tuple[httpx.Client, FakeMembrane, str]) -> 
 def test_route_missing_is_narrow() -> None:
     assert route_missing(404, {"message": "Cannot POST /act", "error": "Not Found", "statusCode": 404}, "/act")
     assert route_missing(405, None, "/act")
+    assert not route_missing(405, "", "/connections/c1/proxy/1/upload", named_only=True)  # CleverTap's bare 405
     assert not route_missing(
         404, {"type": "bad_request", "key": "not_found", "message": "Action 'act' not found"}, "/act"
     )

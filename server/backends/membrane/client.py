@@ -71,15 +71,16 @@ def query_value(value: Any) -> str:
     return str(value)
 
 
-def route_missing(status: int, body: Any, route: str) -> bool:
+def route_missing(status: int, body: Any, route: str, *, named_only: bool = False) -> bool:
     """Whether a 404/405 answer says the API has no such route (``Cannot POST /act``), not that a thing is missing.
 
-    Only an answer naming the requested route counts: CleverTap's own 404s (through the proxy) and Membrane's
-    ``not_found`` errors for an unknown action or connection never name it.
+    Only an answer naming the requested route counts (or, unless ``named_only``, a bare 405): CleverTap's own
+    404s and 405s (through the proxy) and Membrane's ``not_found`` errors for an unknown action or connection never
+    name it.
     """
     if status not in (404, 405):
         return False
-    if status == 405 and (body is None or body == ""):
+    if status == 405 and (body is None or body == "") and not named_only:
         return True
     text = body.get("message") if isinstance(body, dict) else body
     if not isinstance(text, str):

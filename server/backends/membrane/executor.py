@@ -803,7 +803,7 @@ class MembraneExecutor:
             if exc.details.get("route_missing"):
                 return None
             raise await self._failed(exc, connection_id) from None
-        if route_missing(response.status, response.body, route):
+        if route_missing(response.status, response.body, route, named_only=True):  # not CleverTap's own 405
             return None
         return response
 
