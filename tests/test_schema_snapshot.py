@@ -33,8 +33,10 @@ async def test_tool_schemas_match_the_snapshot() -> None:
 
 
 async def test_tools_list_stays_small() -> None:
-    size = len(json.dumps({"tools": await _listed()}, separators=(",", ":")).encode())
-    assert size <= 24_000, f"tools/list is {size} bytes"
+    # The model-facing budget: what a model reads of every tool (output schemas are not counted).
+    facing = [{k: t[k] for k in ("name", "description", "inputSchema")} for t in await _listed()]
+    size = len(json.dumps({"tools": facing}, separators=(",", ":")).encode())
+    assert size <= 24_000, f"name+description+inputSchema of all tools is {size} bytes"
 
 
 async def test_read_only_lists_only_read_tools_and_refuses_writes() -> None:
