@@ -108,7 +108,8 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float]], *, x_label: str, y_
         lines.append(f"Only the first {MAX_BARS} of {len(items)} bars are drawn.")
     with _DRAW_LOCK:
         drawn = items[:MAX_BARS] if any(value != 0 for _, value in items) else []
-        png = _render(functools.partial(_draw_bars, title, drawn, x_label, y_label))
+        shown = f"{title} (first {MAX_BARS} of {len(items)} shown)" if len(items) > MAX_BARS else title
+        png = _render(functools.partial(_draw_bars, shown, drawn, x_label, y_label))
     return Chart(png=png, alt="\n".join(lines), title=title)
 
 
@@ -135,7 +136,8 @@ def _figure() -> tuple[Any, Any]:
 
 
 def _title(ax: Any, title: str) -> None:
-    ax.set_title("\n".join(textwrap.wrap(title, 80)[:2]), fontsize=12, loc="left", pad=10)
+    # On the figure, not the axes: bar labels would push an axes title off to the right.
+    ax.figure.suptitle("\n".join(textwrap.wrap(title, 90)[:2]), fontsize=12, x=0.01, ha="left")
 
 
 def _empty(ax: Any) -> None:
@@ -168,7 +170,9 @@ def _draw_lines(title: str, series: dict[str, list[tuple[str, float]]], y_label:
         values += ys
         xs: list[Any] = [_iso_day(x) for x, _ in points] if dated else [categories.index(x) for x, _ in points]
         marker = "o" if len(points) <= 45 else None
-        ax.plot(xs, ys, color=PALETTE[i % len(PALETTE)], linewidth=2, marker=marker, markersize=3.5, label=name)
+        ax.plot(
+            xs, ys, color=PALETTE[i % len(PALETTE)], linewidth=2, marker=marker, markersize=3.5, label=_clip(name, 24)
+        )
     if dated:
         from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
@@ -187,7 +191,8 @@ def _draw_lines(title: str, series: dict[str, list[tuple[str, float]]], y_label:
     ax.set_xlabel(x_label, fontsize=10)
     ax.set_ylabel(y_label, fontsize=10)
     if len(series) > 1:
-        ax.legend(fontsize=9, frameon=False, loc="best", ncols=2 if len(series) > 4 else 1)
+        # Beside the plot, never over the lines.
+        ax.legend(fontsize=9, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def _draw_bars(title: str, bars: list[tuple[str, float]], x_label: str, y_label: str, fig: Any) -> None:

@@ -183,7 +183,9 @@ async def get_trends(ctx: ToolContext, args: TrendsInput) -> TrendsOutput:
     if args.chart:
         title = f"{args.event_name}: {measure_label(args)}, {out.from_} to {out.to}"
         points = [(p.period, float(p.value)) for p in out.series]
-        ctx.attach_chart(await draw(line_chart, title, {args.event_name: points}, y_label=measure_label(args)))
+        x_label = {"day": "Day (UTC)", "week": "Week starting (UTC)", "month": "Month (UTC)"}[args.unit]
+        series = {args.event_name: points}
+        ctx.attach_chart(await draw(line_chart, title, series, y_label=measure_label(args), x_label=x_label))
     return out
 
 
