@@ -328,3 +328,15 @@ def test_no_chart_no_matplotlib() -> None:
         runs[flag] = proc.stdout.strip().splitlines()[-1]
     assert runs["0"] == "[]"
     assert runs["1"] != "[]"
+
+
+def test_charts_of_one_runtime_are_invisible_to_another() -> None:
+    """Over HTTP each Membrane user has their own runtime sharing one store: neither lists nor reads the other's."""
+    from server.protocol.charts import ChartStore
+    from tools.charts import Chart
+
+    alice, bob = make_runtime(), make_runtime()
+    store = ChartStore()
+    mine = store.put(Chart(png=b"png", alt="alice's chart"), owner=alice)
+    assert [s.id for s in store.all(alice)] == [mine.id] and store.get(mine.id, alice) is mine
+    assert store.all(bob) == [] and store.get(mine.id, bob) is None and store.get(mine.id) is None

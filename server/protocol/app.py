@@ -195,7 +195,7 @@ class App:
                 outcome = "preview"
             result = ok_result(structured, runtime.scrub)
             for chart in charts:
-                result.content.extend(self.charts.blocks(chart))
+                result.content.extend(self.charts.blocks(chart, owner=runtime))
         except ToolFailure as failure:
             outcome = f"error:{failure.layer}"
             if failure.layer != "input":

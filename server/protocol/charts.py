@@ -1,7 +1,8 @@
 """Charts drawn by tools, kept so that clients can reopen them as ``clevertap://charts/{id}`` resources.
 
 The store lives as long as the server process (one stdio session), and is bounded in count and bytes: the oldest charts
-go first. Ids are random, so one HTTP caller cannot guess another's chart.
+go first. Each chart belongs to the runtime that drew it: over HTTP every Membrane user has their own runtime and never
+lists or reads another user's charts (whose ids are random besides).
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import base64
 import secrets
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import mcp.types as types
 
@@ -28,6 +31,10 @@ class StoredChart:
     id: str
     chart: Chart
     created: float
+    owner: weakref.ref[Any] | None = None
+
+    def owned_by(self, owner: object | None) -> bool:
+        return (self.owner() if self.owner is not None else None) is owner
 
     @property
     def uri(self) -> str:
@@ -45,8 +52,9 @@ class ChartStore:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def put(self, chart: Chart) -> StoredChart:
-        stored = StoredChart(id=secrets.token_urlsafe(9), chart=chart, created=time.time())
+    def put(self, chart: Chart, owner: object | None = None) -> StoredChart:
+        ref = weakref.ref(owner) if owner is not None else None
+        stored = StoredChart(id=secrets.token_urlsafe(9), chart=chart, created=time.time(), owner=ref)
         with self._lock:
             self._charts[stored.id] = stored
             self._bytes += len(chart.png)
@@ -55,21 +63,22 @@ class ChartStore:
                 self._bytes -= len(old.chart.png)
         return stored
 
-    def get(self, chart_id: str) -> StoredChart | None:
+    def get(self, chart_id: str, owner: object | None = None) -> StoredChart | None:
         with self._lock:
-            return self._charts.get(chart_id)
+            stored = self._charts.get(chart_id)
+        return stored if stored is not None and stored.owned_by(owner) else None
 
-    def all(self) -> list[StoredChart]:
+    def all(self, owner: object | None = None) -> list[StoredChart]:
         with self._lock:
-            return list(self._charts.values())
+            return [s for s in self._charts.values() if s.owned_by(owner)]
 
     @property
     def bytes(self) -> int:
         return self._bytes
 
-    def blocks(self, chart: Chart) -> list[types.ContentBlock]:
+    def blocks(self, chart: Chart, owner: object | None = None) -> list[types.ContentBlock]:
         """Store ``chart`` and return its content blocks: the PNG, then its text alternative with the resource URI."""
-        stored = self.put(chart)
+        stored = self.put(chart, owner)
         image = types.ImageContent(type="image", data=base64.b64encode(chart.png).decode(), mime_type="image/png")
         alt = types.TextContent(type="text", text=f"{chart.alt}\nThe chart is also readable as {stored.uri}.")
         return [image, alt]

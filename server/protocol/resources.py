@@ -91,7 +91,7 @@ class Resources:
                     description="CleverTap region codes (CLEVERTAP_REGION) and their API base URLs.",
                     mime_type=_JSON,
                 ),
-                *(self._charts.resource(stored) for stored in self._charts.all()),
+                *(self._charts.resource(stored) for stored in self._charts.all(self._runtime_for(ctx))),
             ]
         )
 
@@ -100,7 +100,7 @@ class Resources:
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         if uri.startswith(CHART_URI_PREFIX):
-            stored = self._charts.get(uri.removeprefix(CHART_URI_PREFIX))
+            stored = self._charts.get(uri.removeprefix(CHART_URI_PREFIX), self._runtime_for(ctx))
             if stored is None:
                 raise MCPError(
                     code=types.INVALID_PARAMS,
