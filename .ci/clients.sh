@@ -131,9 +131,20 @@ STDIO=(.venv/bin/clevertap-mcp --sandbox)
 banner "inspector (stdio): tools/list"
 "$INSPECTOR" --cli --format json "${STDIO[@]}" --method tools/list >"$TMP/tools.json" || fail "inspector tools/list"
 json_check "$TMP/tools.json" \
-  "len(d['result']['tools']) == 19 and all(t.get('outputSchema') and t.get('annotations') for t in d['result']['tools'])" \
-  "tools/list: expected 19 tools, each with an outputSchema and annotations"
-echo "19 tools"
+  "len(d['result']['tools']) == len(json.load(open('manifest.json'))['tools']) and all(t.get('outputSchema') and t.get('annotations') for t in d['result']['tools'])" \
+  "tools/list: expected the manifest's tools, each with an outputSchema and annotations"
+echo "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["result"]["tools"]))' "$TMP/tools.json") tools"
+
+banner "inspector (stdio): prompts/list and prompts/get"
+"$INSPECTOR" --cli --format json "${STDIO[@]}" --method prompts/list >"$TMP/prompts.json" || fail "inspector prompts/list"
+json_check "$TMP/prompts.json" \
+  "[p['name'] for p in d['result']['prompts']] == ['weekly_kpi_report', 'campaign_postmortem', 'investigate_metric_drop', 'launch_campaign_safely'] and all(p.get('description') and p.get('arguments') for p in d['result']['prompts'])" \
+  "prompts/list: expected the four prompts, each with a description and arguments"
+"$INSPECTOR" --cli --format json "${STDIO[@]}" --method prompts/get --prompt-name investigate_metric_drop \
+  --prompt-args event=Charged day=yesterday >"$TMP/prompt.json" || { cat "$TMP/prompt.json"; fail "inspector prompts/get"; }
+json_check "$TMP/prompt.json" "'clevertap_get_trends' in d['result']['messages'][0]['content']['text']" \
+  "prompts/get investigate_metric_drop does not name clevertap_get_trends"
+echo "4 prompts; investigate_metric_drop renders"
 
 banner "inspector (stdio): tools/call clevertap_get_event_count from=$FROM to=$TO"
 "$INSPECTOR" --cli --format json "${STDIO[@]}" --method tools/call --tool-name clevertap_get_event_count \
@@ -147,6 +158,14 @@ banner "inspector (stdio): tools/call clevertap_get_events"
   --tool-args-json "{\"event_name\": \"Charged\", \"from\": $FROM, \"to\": $TO, \"batch_size\": 3}" >"$TMP/events.json" \
   || { cat "$TMP/events.json"; fail "inspector tools/call clevertap_get_events"; }
 json_check "$TMP/events.json" "len(d['result']['structuredContent']['records']) > 0" "get_events returned no records"
+
+banner "inspector (stdio): tools/call clevertap_get_trends chart=true gives an image/png block"
+"$INSPECTOR" --cli --format json "${STDIO[@]}" --method tools/call --tool-name clevertap_get_trends \
+  --tool-args-json "{\"event_name\": \"Charged\", \"from\": $FROM, \"to\": $TO, \"chart\": true}" >"$TMP/chart.json" \
+  || { cat "$TMP/chart.json"; fail "inspector tools/call clevertap_get_trends"; }
+json_check "$TMP/chart.json" \
+  "[c.get('mimeType') for c in d['result']['content'] if c['type'] == 'image'] == ['image/png'] and d['result']['structuredContent']['total'] > 0" \
+  "clevertap_get_trends with chart=true did not return one image/png block and a positive total"
 
 banner "inspector (stdio): a bad date is a tool error (isError, exit 5), not a crash"
 set +e
@@ -162,8 +181,9 @@ echo "isError with an explanation"
 banner "inspector (stdio): resources/read clevertap://catalog"
 "$INSPECTOR" --cli --format json "${STDIO[@]}" --method resources/read --uri clevertap://catalog >"$TMP/catalog.json" \
   || fail "inspector resources/read"
-json_check "$TMP/catalog.json" "len(json.loads(d['result']['contents'][0]['text'])['tools']) == 19" \
-  "the catalog resource does not list 19 tools"
+json_check "$TMP/catalog.json" \
+  "len(json.loads(d['result']['contents'][0]['text'])['tools']) == len(json.load(open('manifest.json'))['tools'])" \
+  "the catalog resource does not list the manifest's tools"
 
 # -- (d) conformance suite and the Inspector over Streamable HTTP ----------------------------------------------------------
 banner "conformance (Streamable HTTP, no token on loopback): ${SCENARIOS[*]}"

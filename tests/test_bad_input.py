@@ -66,6 +66,16 @@ CASES: dict[str, list[tuple[dict[str, Any], list[str]]]] = {
         ({"method": "TRACE", "path": "/1/now.json"}, ["method"]),
         ({"method": "POST", "path": "/1/upload", "body": {"d": [{"identity": "a"}] * 1001}}, ["1000"]),
     ],
+    "clevertap_get_trends": [
+        ({"event_name": "Charged", **DATES, "measure": "sum"}, ["property", "Amount"]),
+        ({"event_name": "Charged", **DATES, "property": "Amount"}, ["measure", "sum"]),
+        ({"event_name": "Charged", **DATES, "unit": "hour"}, ["unit"]),
+    ],
+    "clevertap_get_top_values": [
+        ({"event_name": "Charged", **DATES}, ["property"]),
+        ({"event_name": "Charged", **DATES, "property": "City", "top_n": 0}, ["top_n"]),
+        ({"event_name": "Charged", **DATES, "property": "City", "property_type": "device"}, ["property_type"]),
+    ],
 }
 
 

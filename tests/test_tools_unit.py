@@ -45,6 +45,8 @@ DESIGN_ORDER = [
     ("clevertap_search_actions", None),
     ("clevertap_run_action", None),
     ("clevertap_request", None),
+    ("clevertap_get_trends", None),
+    ("clevertap_get_top_values", None),
 ]
 
 EVENTS = [
@@ -142,6 +144,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "clevertap_search_actions": {"intent": "list campaigns"},
     "clevertap_run_action": {"action": "get-campaigns", "input": {"from": 20261101, "to": 20261130}},
     "clevertap_request": {"method": "GET", "path": "/1/profile.json", "query": {"identity": "u1"}},
+    "clevertap_get_trends": {"event_name": "Charged", "from": 20261101, "to": 20261107},
+    "clevertap_get_top_values": {"event_name": "Charged", "from": 20261101, "to": 20261107, "property": "City"},
 }
 
 
@@ -150,7 +154,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 
 def test_catalog_matches_the_design_table() -> None:
     assert [(s.name, s.action_key) for s in CATALOG] == DESIGN_ORDER
-    assert len({s.name for s in CATALOG}) == 19
+    assert len({s.name for s in CATALOG}) == len(DESIGN_ORDER)
     for spec in CATALOG:
         assert by_name(spec.name) is spec
         assert by_action(spec.name) is spec

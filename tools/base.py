@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from tools.api import CleverTapApi, ConsentSigner, Executor, HandleStore, ProgressFn
+from tools.charts import Chart
 
 
 def _drop_open(schema: Any) -> None:
@@ -75,6 +76,11 @@ class ToolContext:
     max_result_bytes: int = 60_000
     confirm_required: bool = True
     read_only: bool = False
+    # Charts the tool drew for this call; the server returns each as an image block beside the result.
+    charts: list[Chart] = field(default_factory=list)
+
+    def attach_chart(self, chart: Chart) -> None:
+        self.charts.append(chart)
 
     def consent_gate(self, tool: str, payload: Any, token: str | None) -> tuple[str, int] | None:
         """The one consent step of every irreversible call. None: go ahead (confirmation is off, or ``token`` is

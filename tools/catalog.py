@@ -16,6 +16,8 @@ from tools.exports import GET_EVENTS, GET_EVENTS_BY_CURSOR, GET_USER_PROFILES, G
 from tools.profiles import DELETE_USER_PROFILE
 from tools.proxy import REQUEST
 from tools.realtime import REAL_TIME_USER_COUNT
+from tools.top_values import GET_TOP_VALUES
+from tools.trends import GET_TRENDS
 from tools.uploads import UPLOAD_DEVICE_TOKENS, UPLOAD_EVENTS, UPLOAD_USER_PROFILES
 
 CATALOG: tuple[ToolSpec[Any, Any], ...] = (
@@ -38,6 +40,8 @@ CATALOG: tuple[ToolSpec[Any, Any], ...] = (
     SEARCH_ACTIONS,
     RUN_ACTION,
     REQUEST,
+    GET_TRENDS,
+    GET_TOP_VALUES,
 )
 
 # Membrane's names for the popular actions (the seed's table), so every backend lists them the same way.

@@ -19,6 +19,7 @@ from server.policies.privacy import redact
 from server.policies.scrub import Scrubber
 from server.runtime import Runtime, parse_input
 from tools.base import ToolSpec, strip_titles
+from tools.charts import Chart
 from tools.errors import ConsentRequired, InputError, ToolFailure
 
 log = logging.getLogger("clevertap_mcp")
@@ -102,6 +103,9 @@ class App:
         self._tools: list[types.Tool] | None = None
         self._tools_changed = False
         runtime.tools_changed_listener = self._mark_tools_changed
+        from server.protocol.charts import ChartStore
+
+        self.charts = ChartStore()
 
     async def _mark_tools_changed(self) -> None:
         self._tools = None
@@ -182,13 +186,16 @@ class App:
         runtime = self.runtime
         outcome = "ok"
         structured: dict[str, Any] | None = None
+        charts: list[Chart] = []
         try:
-            structured = await self._call(ctx, params.name, params.arguments)
+            structured = await self._call(ctx, params.name, params.arguments, charts)
             if runtime.settings.redact_pii:
                 structured = redact(structured)
             if structured.get("confirm_token"):
                 outcome = "preview"
             result = ok_result(structured, runtime.scrub)
+            for chart in charts:
+                result.content.extend(self.charts.blocks(chart, owner=runtime))
         except ToolFailure as failure:
             outcome = f"error:{failure.layer}"
             if failure.layer != "input":
@@ -224,7 +231,11 @@ class App:
             log.warning("could not write the audit log", exc_info=True)
 
     async def _call(
-        self, ctx: ServerRequestContext[Any], name: str, arguments: Mapping[str, Any] | None
+        self,
+        ctx: ServerRequestContext[Any],
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        charts: list[Chart] | None = None,
     ) -> dict[str, Any]:
         spec = self.runtime.spec(name)
         if spec is None:
@@ -265,6 +276,8 @@ class App:
                 structured = await self._run_live(spec, live.input_schema or {}, args)
             else:
                 context = self.runtime.context(progress)
+                if charts is not None:
+                    context.charts = charts  # what the tool attaches comes back as image blocks
                 output = await spec.impl(context, parse_input(spec, args))
                 structured = output.structured()
                 token = structured.get("confirm_token")
@@ -361,10 +374,12 @@ class App:
 
 
 def build_server(runtime: Runtime, *, runtime_for: RuntimeResolver | None = None) -> tuple[Server[Any], App]:
+    from server.protocol.prompts import Prompts
     from server.protocol.resources import Resources
 
     app = App(runtime, runtime_for=runtime_for)
-    resources = Resources(app.runtime_for)
+    resources = Resources(app.runtime_for, charts=app.charts)
+    prompts = Prompts(app.runtime_for)
     server: Server[Any] = Server(
         "clevertap-mcp",
         version=VERSION,
@@ -374,5 +389,8 @@ def build_server(runtime: Runtime, *, runtime_for: RuntimeResolver | None = None
         on_call_tool=app.scoped(app.call_tool),
         on_list_resources=resources.list_resources,
         on_read_resource=resources.read_resource,
+        on_list_resource_templates=resources.list_resource_templates,
+        on_list_prompts=prompts.list_prompts,
+        on_get_prompt=prompts.get_prompt,
     )
     return server, app

@@ -1,4 +1,4 @@
-"""Read-only MCP resources: the action catalog and the CleverTap regions, as JSON.
+"""Read-only MCP resources: the action catalog and the CleverTap regions as JSON, and the charts tools drew (PNG).
 
 Agents (or their hosts) can read these to plan without spending a tool call: which tool maps to which Membrane
 action, which tools change the account, and which regional API root an account id lives on.
@@ -15,6 +15,8 @@ from mcp.server import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from server.backends.clevertap.regions import DEFAULT_REGION, REGIONS
+from server.protocol.charts import CHART_URI_PREFIX, CHART_URI_TEMPLATE, ChartStore
+from server.protocol.prompts import prompt_documents
 from server.runtime import Runtime
 
 CATALOG_URI = "clevertap://catalog"
@@ -37,6 +39,7 @@ def catalog_document(runtime: Runtime) -> dict[str, Any]:
             }
             for spec in runtime.specs
         ],
+        "prompts": prompt_documents(),
     }
 
 
@@ -47,8 +50,26 @@ def regions_document() -> dict[str, Any]:
 class Resources:
     """The resources/list and resources/read handlers; ``runtime_for`` picks the caller's runtime."""
 
-    def __init__(self, runtime_for: Callable[[ServerRequestContext[Any]], Runtime]) -> None:
+    def __init__(
+        self, runtime_for: Callable[[ServerRequestContext[Any]], Runtime], *, charts: ChartStore | None = None
+    ) -> None:
         self._runtime_for = runtime_for
+        self._charts = charts or ChartStore()
+
+    async def list_resource_templates(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                types.ResourceTemplate(
+                    uri_template=CHART_URI_TEMPLATE,
+                    name="chart",
+                    title="Chart",
+                    description="A chart a tool drew in this session (tools called with chart=true), as PNG.",
+                    mime_type="image/png",
+                )
+            ]
+        )
 
     async def list_resources(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -70,6 +91,7 @@ class Resources:
                     description="CleverTap region codes (CLEVERTAP_REGION) and their API base URLs.",
                     mime_type=_JSON,
                 ),
+                *(self._charts.resource(stored) for stored in self._charts.all(self._runtime_for(ctx))),
             ]
         )
 
@@ -77,6 +99,15 @@ class Resources:
         self, ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
+        if uri.startswith(CHART_URI_PREFIX):
+            stored = self._charts.get(uri.removeprefix(CHART_URI_PREFIX), self._runtime_for(ctx))
+            if stored is None:
+                raise MCPError(
+                    code=types.INVALID_PARAMS,
+                    message=f"no chart {uri!r}: charts are kept for this session only, the oldest dropped first "
+                    f"(at most {self._charts.max_charts}); call the tool again with chart=true",
+                )
+            return types.ReadResourceResult(contents=[self._charts.contents(stored)])
         if uri == CATALOG_URI:
             document = catalog_document(self._runtime_for(ctx))
         elif uri == REGIONS_URI:
