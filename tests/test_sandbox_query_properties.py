@@ -585,3 +585,15 @@ def test_top_values_of_profile_and_device_properties(app: SandboxApp, rows: Rows
     unknown = {**q, "groups": {"x": {"property_type": "demographics", "name": "Shoe size"}}}
     (error,) = call(app, [("POST", "/1/counts/top.json", unknown)], status=400)
     assert error["status"] == "fail" and "unknown demographics name" in error["error"]
+
+
+def test_base_query_rules(app: SandboxApp, rows: Rows) -> None:
+    """The base query may be left out only on people endpoints with profile or advanced filters; where {} = everyone."""
+    reach = {"common_profile_properties": {"reachability": [{"name": "has_email", "value": "True"}]}}
+    for path, body in (("/1/counts/profiles.json", {}), ("/1/profiles.json", {}), ("/1/events.json", reach)):
+        (error,) = call(app, [("POST", path, body)], status=400)
+        assert error == {"status": "fail", "error": "'event_name' is mandatory", "code": 400}
+    (count,) = call(app, [("POST", "/1/counts/profiles.json", reach)])
+    assert count["count"] == len(people(rows, reach)) > 0
+    everyone, _ = estimates(app, {})
+    assert everyone == len(rows.profiles)

@@ -3,7 +3,9 @@
 Source: github.com/CleverTap/clevertap-support-snippets (the examples embedded in developer.clevertap.com). Each
 payload names its file. Fragments that are not JSON objects on their own (``"common_profile_properties": {...}``) are
 wrapped in ``{}``; the upload examples lose their trailing commas and ``//`` comments (the files are not valid JSON as
-published); placeholders like ``<Device Token>`` are not transcribed.
+published). Not transcribed: ``sample_token_mobile_payload.json`` and ``sample_token_chrome_payload.json`` (only
+placeholders such as ``<Device Token>``; ``sample_token_payload_all.json`` has real values) and
+``downloading_user_actions_example_request_payload.json`` (the events example again, after a stray ``m``).
 """
 
 from __future__ import annotations

@@ -417,7 +417,7 @@ class Handlers:
         if has_where:
             if not isinstance(body["where"], dict):
                 raise bad("'where' must be an object")
-            audience = parse_query(body["where"], require_event=False)
+            audience = parse_query(body["where"], require_event=False, empty_is_everyone=True)
         elif body["segment"] != "all":
             segment = body["segment"]
             if isinstance(segment, bool) or not isinstance(segment, int):

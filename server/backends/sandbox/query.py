@@ -14,6 +14,8 @@ Semantics (where the docs are silent, the choice is written here and in the READ
 * ``technographics`` and ``app_fields`` (device attributes) and ``demographics`` / ``geo_fields`` values compare
   without regard to case; ``Gender`` accepts ``Male``/``Female`` as well as ``M``/``F``; a profile matches a device
   filter when any of its devices does.
+* ``session_properties``: ``first_time`` is true for events on the user's first day of activity (the store keeps no
+  session boundaries); ``time_of_day`` ["HH:MM", "HH:MM"] is in UTC, the demo account's timezone.
 * Without ``event_name``, a query with profile or advanced filters selects people who did any event in the past 365
   days (as documented); ``where: {}`` of a campaign is the whole user base. Event endpoints need ``event_name``.
 * ``advanced_query``: ``did_all`` (every block), ``did_none`` (no block), ``did_any`` (``any_events``; with an
@@ -657,11 +659,18 @@ class Query:
         return sql
 
 
-def parse_query(body: Any, *, require_event: bool = True, today: Callable[[], dt.date] | None = None) -> Query:
+def parse_query(
+    body: Any,
+    *,
+    require_event: bool = True,
+    empty_is_everyone: bool = False,
+    today: Callable[[], dt.date] | None = None,
+) -> Query:
     """Parse and validate a Query Language body; raises QueryError.
 
     ``require_event=False`` is for the people endpoints (profile export and count, campaign ``where``), where the base
-    query may be left out when profile or advanced filters are given.
+    query may be left out when profile or advanced filters are given; ``empty_is_everyone`` lets ``{}`` select every
+    profile (a campaign's ``where``).
     """
     if not isinstance(body, Mapping):
         raise QueryError("The query must be a JSON object")
@@ -669,7 +678,7 @@ def parse_query(body: Any, *, require_event: bool = True, today: Callable[[], dt
     if name is not None and (not isinstance(name, str) or not name):
         raise QueryError("'event_name' must be a non-empty string")
     cpp, advanced = body.get("common_profile_properties"), body.get("advanced_query")
-    if name is None and (require_event or (body and not cpp and not advanced)):
+    if name is None and (require_event or (not cpp and not advanced and (body or not empty_is_everyone))):
         raise QueryError("'event_name' is mandatory")
     start = end = None
     if name is not None or "from" in body or "to" in body:

@@ -293,6 +293,10 @@ def _events(
     rows: list[tuple[int, int, str, int, str, int]] = []
     random_ = rng.random
     uninstall_rate = 0.03
+    # The few distinct property objects, encoded once (most of seeding's time was json.dumps).
+    viewed = {p: _dumps({"Product Name": p[0], "Category": p[1], "Price": p[2], "Currency": "USD"}) for p in PRODUCTS}
+    carted = {p: _dumps({"Product Name": p[0], "Category": p[1], "Price": p[2], "Quantity": 1}) for p in PRODUCTS}
+    searched = {term: _dumps({"Query": term}) for term in SEARCH_TERMS}
     while len(rows) < target:
         for idx in rng.choices(range(n_profiles), weights=weights, k=2000):
             pid = idx + 1
@@ -304,18 +308,16 @@ def _events(
             cart: list[tuple[str, str, float]] = []
             if random_() < 0.4:
                 ts += rng.randint(5, 60)
-                rows.append((pid, oid, "Searched", ts, _dumps({"Query": rng.choice(SEARCH_TERMS)}), session))
+                rows.append((pid, oid, "Searched", ts, searched[rng.choice(SEARCH_TERMS)], session))
             views = 0 if random_() < 0.15 else min(int(rng.expovariate(0.5)) + 1, 8)
             for _ in range(views):
                 ts += rng.randint(10, 120)
                 product = rng.choice(PRODUCTS)
-                props = {"Product Name": product[0], "Category": product[1], "Price": product[2], "Currency": "USD"}
-                rows.append((pid, oid, "Product Viewed", ts, _dumps(props), session))
+                rows.append((pid, oid, "Product Viewed", ts, viewed[product], session))
                 if random_() < 0.22:
                     ts += rng.randint(5, 60)
                     cart.append(product)
-                    props = {"Product Name": product[0], "Category": product[1], "Price": product[2], "Quantity": 1}
-                    rows.append((pid, oid, "Added To Cart", ts, _dumps(props), session))
+                    rows.append((pid, oid, "Added To Cart", ts, carted[product], session))
             if cart:
                 amount = round(sum(p[2] for p in cart), 2)
                 if random_() < 0.6:
@@ -353,9 +355,8 @@ def _events(
         ts = end - rng.randint(30, 299)
         session = rng.randint(1, n_sessions)
         product = rng.choice(PRODUCTS)
-        props = {"Product Name": product[0], "Category": product[1], "Price": product[2], "Currency": "USD"}
         rows.append((idx + 1, oid, "App Launched", ts, "{}", session))
-        rows.append((idx + 1, oid, "Product Viewed", min(ts + rng.randint(5, 25), end - 1), _dumps(props), session))
+        rows.append((idx + 1, oid, "Product Viewed", min(ts + rng.randint(5, 25), end - 1), viewed[product], session))
     rows.sort(key=lambda r: (r[3], r[0]))
     days = [
         int((dt.datetime.fromtimestamp(start, dt.timezone.utc) + dt.timedelta(days=d)).strftime("%Y%m%d"))
