@@ -146,7 +146,7 @@ async def test_an_unknown_event_is_a_clevertap_error_not_a_crash() -> None:
 
 
 async def test_an_unfinished_trend_continues_with_its_req_id() -> None:
-    # The first answer is 'partial' and the first poll succeeds. A poll interval longer than the budget ends the
+    # The first answer is 'partial' and the first poll succeeds. A first poll later than the budget ends the
     # first call before it polls, so it must hand back a req_id; the second call picks the answer up with it.
     app = create_app(SandboxConfig(seed_profiles=300, seed_events=12_000, trends_partial_polls=1))
     runtime = make_runtime({"CLEVERTAP_MCP_CALL_BUDGET": "2"})
@@ -159,7 +159,7 @@ async def test_an_unfinished_trend_continues_with_its_req_id() -> None:
         region="sandbox",
         local_actions=runtime,
     )
-    runtime._api = CleverTapClient(runtime._executor, poll_interval_s=60.0, poll_grace_s=0.0)
+    runtime._api = CleverTapClient(runtime._executor, poll_interval_s=60.0, first_poll_s=60.0, poll_grace_s=0.0)
     args = {"event_name": "App Launched", "from": day(-6), "to": day(0)}
     async with mcp_client(runtime) as client:
         await client.call_tool(
