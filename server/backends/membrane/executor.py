@@ -28,6 +28,7 @@ from server.backends.membrane.client import CONNECT_HINT, DEFAULT_API_URL, ApiRe
 from server.backends.membrane.state import ConnectionStateStore, default_state_dir
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
 from tools.errors import ConfigurationError, MembraneError
+from tools.names import POPULAR_ACTION_KEYS
 
 if TYPE_CHECKING:
     from server.config import Settings
@@ -35,23 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("clevertap_mcp.membrane")
 
 CLEVERTAP_APP_URL = "https://clevertap.com/"
-POPULAR_ACTION_KEYS: tuple[str, ...] = (
-    "real-time-user-count",
-    "get-campaign-report",
-    "upload-device-tokens",
-    "get-campaigns",
-    "stop-campaign",
-    "create-campaign",
-    "get-profile-count",
-    "get-event-count",
-    "delete-user-profile",
-    "get-events-by-cursor",
-    "get-events",
-    "get-user-profiles-by-cursor",
-    "get-user-profiles",
-    "upload-events",
-    "upload-user-profiles",
-)
 LIVE_ACTIONS_PAGE_SIZE = 100
 LIVE_ACTIONS_MAX_PAGES = 5
 MAX_LONG_POLL_S = 60
