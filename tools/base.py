@@ -109,7 +109,7 @@ def example_from(tool: str, pick: str) -> dict[str, str]:
     return {"$example": tool, "$pick": pick}
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)  # one spec per tool: identity is equality
 class ToolSpec(Generic[InT, OutT]):
     """One tool, and the inventory every other part derives from (name lists, Membrane action keys, consent sets,
     README tables, manifest.json, the schema snapshot and the catalog-driven test suites).

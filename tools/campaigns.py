@@ -312,7 +312,7 @@ CREATE_CAMPAIGN = ToolSpec(
         {
             "name": "Example campaign",
             "target_mode": "push",
-            "where": {"event_name": "Charged", "from": "7 days ago", "to": "today"},
+            "where": {},
             "content": {"title": "Hi", "body": "There"},
             "devices": ["android"],
             "when": "now",
