@@ -14,7 +14,7 @@ from typing import IO, Any
 from tests.helpers import ROOT, child_env
 from tools.names import TOOL_NAMES
 
-READ_TIMEOUT_S = 30.0
+READ_TIMEOUT_S = 120.0  # a hang guard: a loaded machine running several servers at once is slow to start them
 
 
 def strict_json(text: str) -> Any:

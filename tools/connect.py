@@ -55,6 +55,6 @@ CONNECT = ToolSpec(
     open_world=True,
     endpoints=(),
     fault_class="read",
-    examples_valid=({"wait_seconds": 5},),
+    examples_valid=({"wait_seconds": 30},),
     examples_invalid=({"wait_seconds": "soon"}, {"bogus": 1}),
 )
