@@ -107,7 +107,7 @@ async def listed_tools(**overrides: Any) -> list[dict[str, Any]]:
     runtime = Runtime(load_settings({}, **{"backend": "sandbox", **overrides}))
     server, _ = build_server(runtime)
     try:
-        async with Client(server, mode="legacy") as client:  # type: ignore[arg-type]
+        async with Client(server, mode="legacy") as client:
             tools = (await client.list_tools()).tools
     finally:
         await runtime.aclose()

@@ -235,7 +235,9 @@ def test_no_secret_in_anything_the_server_wrote(sessions: dict[str, Session], na
 
 def test_the_sessions_really_failed_and_succeeded(sessions: dict[str, Session]) -> None:
     """The scans above mean something only if the failures they cover really happened."""
-    assert "READY" in sessions["direct-right"].texts("clevertap_connect"), sessions["direct-right"].texts("clevertap_connect")
+    assert "READY" in sessions["direct-right"].texts("clevertap_connect"), sessions["direct-right"].texts(
+        "clevertap_connect"
+    )
     assert "refused the credentials" in sessions["direct-wrong"].texts()
     assert "could not reach" in sessions["direct-unreachable"].texts().lower()
     assert "Could not reach Membrane" in sessions["membrane-unreachable"].texts()

@@ -22,7 +22,7 @@ async def test_stdio_session_in_each_protocol_era(mode: str) -> None:
     params = StdioServerParameters(
         command=sys.executable, args=["-m", "server", "--sandbox"], cwd=str(ROOT), env=child_env()
     )
-    async with Client(params, mode=mode) as client:  # type: ignore[arg-type]
+    async with Client(params, mode=mode) as client:
         expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
         assert client.protocol_version == expected
         tools = (await client.list_tools()).tools

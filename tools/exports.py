@@ -33,7 +33,7 @@ MAX_RECORDS = "Max records now."  # handles are ``ct_`` + a few characters; Clev
 
 def json_size(value: Any) -> int:
     """Bytes of ``value`` as compact UTF-8 JSON (what the server sends). Runs once per exported record, so
-    pydantic-core's encoder measures (five times faster than ``json.dumps``); what it refuses, such as a lone
+    pydantic-core's encoder measures (much faster than ``json.dumps``); what it refuses, such as a lone
     surrogate an upstream escaped, is measured by the standard library."""
     try:
         return len(to_json(value, fallback=str))

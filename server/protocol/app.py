@@ -74,8 +74,8 @@ def error_result(text: str) -> types.CallToolResult:
 def ok_result(structured: dict[str, Any], scrub: Scrubber | None = None) -> types.CallToolResult:
     """The result as compact JSON text plus the same value as structured content.
 
-    pydantic-core's encoder writes a 60 KB export page three times faster than ``json``; what it refuses (a lone
-    surrogate from upstream) goes through ``json`` and ``_utf8_safe``, and the structured copy is read back from that.
+    pydantic-core's encoder writes an export page much faster than ``json``; what it refuses (a lone surrogate from
+    upstream) goes through ``json`` and ``_utf8_safe``, and the structured copy is read back from that.
     """
     try:
         text = to_json(structured).decode()
