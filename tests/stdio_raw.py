@@ -120,6 +120,9 @@ class StdioServer:
             self.proc.wait(timeout=10)
         for thread in self._threads:
             thread.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
     def output(self) -> bytes:
         """Every byte written to stdout and stderr so far."""
