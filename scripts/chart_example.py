@@ -54,7 +54,7 @@ async def main() -> int:
     runtime = sandbox_runtime()
     server, _ = build_server(runtime)
     try:
-        async with Client(server, mode="legacy") as client:  # type: ignore[arg-type]
+        async with Client(server, mode="legacy") as client:
             result = await client.call_tool("clevertap_get_trends", ARGS)
     finally:
         await runtime.aclose()

@@ -1,15 +1,43 @@
+"""Test session set-up: a private config, cache and state folder for the whole run, and no credentials."""
+
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from typing import Any
 
 import pytest
 
-# Tests never touch the developer's real config or cache, and never reach the network.
-_TMP = tempfile.mkdtemp(prefix="clevertap-mcp-tests-")
-os.environ.setdefault("XDG_CACHE_HOME", os.path.join(_TMP, "cache"))
-os.environ.setdefault("XDG_CONFIG_HOME", os.path.join(_TMP, "config"))
-os.environ.setdefault("CLEVERTAP_MCP_STATE_DIR", os.path.join(_TMP, "state"))
+# Tests never touch the developer's real config or cache, and never reach the network. One folder per run, made by
+# the controller and handed to the xdist workers, so the sandbox's seed databases are generated once per run; the
+# controller removes it at the end.
+_TMP_KEY = "clevertap_mcp_tmp"
+_tmp: dict[str, str] = {}
+
+
+def _use(folder: str) -> None:
+    _tmp["path"] = folder
+    os.environ["XDG_CACHE_HOME"] = os.path.join(folder, "cache")
+    os.environ["XDG_CONFIG_HOME"] = os.path.join(folder, "config")
+    os.environ["CLEVERTAP_MCP_STATE_DIR"] = os.path.join(folder, "state")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput = getattr(config, "workerinput", None)
+    _use(workerinput[_TMP_KEY] if workerinput else tempfile.mkdtemp(prefix="clevertap-mcp-tests-"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput[_TMP_KEY] = _tmp["path"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and "path" in _tmp:
+        shutil.rmtree(_tmp["path"], ignore_errors=True)
+
+
 for _name in (
     "MEMBRANE_TOKEN",
     "MEMBRANE_WORKSPACE_KEY",

@@ -40,7 +40,7 @@ async def mcp_client(runtime: Runtime | None = None, mode: str = "legacy", **kwa
     runtime = runtime or make_runtime()
     server, _ = build_server(runtime)
     try:
-        async with Client(server, mode=mode, **kwargs) as client:  # type: ignore[arg-type]
+        async with Client(server, mode=mode, **kwargs) as client:
             yield client
     finally:
         await runtime.aclose()

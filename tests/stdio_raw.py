@@ -14,7 +14,7 @@ from typing import IO, Any
 from tests.helpers import ROOT, child_env
 from tools.names import TOOL_NAMES
 
-READ_TIMEOUT_S = 30.0
+READ_TIMEOUT_S = 120.0  # a hang guard: a loaded machine running several servers at once is slow to start them
 
 
 def strict_json(text: str) -> Any:
@@ -107,7 +107,7 @@ class StdioServer:
     def tools_list_works(self) -> None:
         answer = self.request("tools/list")
         assert "result" in answer, answer
-        assert len(answer["result"]["tools"]) == len(TOOL_NAMES)
+        assert {t["name"] for t in answer["result"]["tools"]} == set(TOOL_NAMES)
 
     def close(self) -> None:
         """Close stdin (EOF ends the session), wait for the exit, and collect the rest of the output."""
@@ -120,6 +120,9 @@ class StdioServer:
             self.proc.wait(timeout=10)
         for thread in self._threads:
             thread.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
     def output(self) -> bytes:
         """Every byte written to stdout and stderr so far."""

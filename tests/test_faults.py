@@ -1,6 +1,9 @@
 """Upstream faults: every tool, under every fault the emulator and the fake Membrane can play, ends with a clear
 result inside its budget; the session keeps serving; writes are sent once and uploads are stored at most once.
 
+Every catalog tool is covered with its own valid examples and what its spec's ``fault_class`` promises; budgets
+are short and faults one-shot, so nothing waits on wall-clock windows (a generous guard only catches a hang).
+
 Backends: the sandbox in memory (ASGI), the direct backend against the sandbox served over real HTTP (transport
 faults: cut connections, truncated bodies, read timeouts), and the Membrane backend through the fake Membrane.
 """
@@ -11,7 +14,6 @@ import contextlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -23,8 +25,11 @@ from server.backends.clevertap.client import CleverTapClient
 from server.backends.clevertap.executor import HttpExecutor
 from server.backends.sandbox import Fault, SandboxApp, SandboxConfig, create_app
 from server.runtime import Runtime
+from tests.examples import TOOLS, Examples
 from tests.fakes.membrane import FakeMembrane, running_fake_membrane
 from tests.helpers import day, err, free_port, loopback_server, make_runtime, mcp_client, ok, text
+from tools.base import ToolSpec
+from tools.catalog import by_name
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +37,7 @@ ACCOUNT, PASSCODE = "DEMO-SANDBOX", "sandbox"
 AUTH = {"X-CleverTap-Account-Id": ACCOUNT, "X-CleverTap-Passcode": PASSCODE}
 SEED: dict[str, Any] = {"seed_profiles": 300, "seed_events": 12_000, "count_partial_polls": 1}
 BUDGET_S = 3.0  # the per-call budget of most tests
-SLACK_S = 1.0  # what a call may take beyond its budget (scheduling, the MCP round trip)
+HANG_GUARD_S = 20.0  # far below the 60 s a slow fault holds an answer: a call that ignored its budget trips it
 SPAN = {"from": day(-30), "to": day(0)}
 _unique = itertools.count()
 
@@ -71,10 +76,9 @@ def sandbox_runtime(
     return wire(runtime, executor, budget_s)
 
 
-async def timed(client: Client, tool: str, args: dict[str, Any]) -> tuple[Any, float]:
-    started = time.monotonic()
-    result = await client.call_tool(tool, args)
-    return result, time.monotonic() - started
+async def guarded(client: Client, tool: str, args: dict[str, Any]) -> Any:
+    with anyio.fail_after(HANG_GUARD_S):
+        return await client.call_tool(tool, args)
 
 
 def events(n: int, name: str, **extra: Any) -> list[dict[str, Any]]:
@@ -85,142 +89,34 @@ def events(n: int, name: str, **extra: Any) -> list[dict[str, Any]]:
     ]
 
 
-# ---- the tool table ------------------------------------------------------------------------------------------------
+# ---- every tool of the catalog ---------------------------------------------------------------------------------
 
-READ, WRITE, UPLOAD, CONNECT, RAW, LOCAL = "read", "write", "upload", "connect", "raw", "local"
-
-
-@dataclass
-class Case:
-    tool: str
-    kind: str
-
-
-CASES = [
-    Case("clevertap_connect", CONNECT),
-    Case("clevertap_real_time_user_count", READ),
-    Case("clevertap_get_event_count", READ),
-    Case("clevertap_get_profile_count", READ),
-    Case("clevertap_get_events", READ),
-    Case("clevertap_get_events_by_cursor", READ),
-    Case("clevertap_get_user_profiles", READ),
-    Case("clevertap_get_user_profiles_by_cursor", READ),
-    Case("clevertap_upload_events", UPLOAD),
-    Case("clevertap_upload_user_profiles", UPLOAD),
-    Case("clevertap_upload_device_tokens", UPLOAD),
-    Case("clevertap_get_campaigns", READ),
-    Case("clevertap_get_campaign_report", READ),
-    Case("clevertap_create_campaign", WRITE),
-    Case("clevertap_stop_campaign", WRITE),
-    Case("clevertap_delete_user_profile", WRITE),
-    Case("clevertap_search_actions", LOCAL),
-    Case("clevertap_run_action", READ),
-    Case("clevertap_request", RAW),
-]
-
-
-class Args:
-    """Good arguments for every tool; cursor handles and upload records are fresh on every call."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.campaigns: list[dict[str, Any]] = []
-
-    async def _handle(self, tool: str) -> str:
-        page = ok(await self.client.call_tool(tool, {"event_name": "Charged", **SPAN, "batch_size": 2}))
-        assert not page["done"] and page["cursor"], page
-        return str(page["cursor"])
-
-    async def _campaign(self, statuses: tuple[str, ...]) -> int:
-        if not self.campaigns:
-            listed = ok(await self.client.call_tool("clevertap_get_campaigns", {"from": day(-90), "to": day(30)}))
-            self.campaigns = listed["campaigns"]
-        return int(next(c["id"] for c in self.campaigns if c["status"] in statuses))
-
-    async def __call__(self, tool: str) -> dict[str, Any]:
-        tag = next(_unique)
-        count = {"event_name": "Charged", **SPAN}
-        if tool == "clevertap_connect":
-            return {"wait_seconds": 5}
-        if tool == "clevertap_real_time_user_count":
-            return {"device": True}
-        if tool in ("clevertap_get_event_count", "clevertap_get_profile_count"):
-            return count
-        if tool in ("clevertap_get_events", "clevertap_get_user_profiles"):
-            return {**count, "batch_size": 5}
-        if tool == "clevertap_get_events_by_cursor":
-            return {"cursor": await self._handle("clevertap_get_events")}
-        if tool == "clevertap_get_user_profiles_by_cursor":
-            return {"cursor": await self._handle("clevertap_get_user_profiles")}
-        if tool == "clevertap_upload_events":
-            return {"events": events(3, "Fault Probe")}
-        if tool == "clevertap_upload_user_profiles":
-            return {"profiles": [{"identity": f"fp-{tag}-{i}", "profileData": {"Name": f"P{i}"}} for i in range(3)]}
-        if tool == "clevertap_upload_device_tokens":
-            return {
-                "tokens": [
-                    {"objectId": f"obj{tag:014d}{i:016d}", "tokenData": {"id": f"t-{tag}-{i}", "type": "fcm"}}
-                    for i in range(3)
-                ]
-            }
-        if tool == "clevertap_get_campaigns":
-            return {"from": day(-60), "to": day(14)}
-        if tool == "clevertap_get_campaign_report":
-            return {"id": await self._campaign(("completed",))}
-        if tool == "clevertap_create_campaign":
-            return {
-                "name": f"Fault probe {tag}",
-                "target_mode": "push",
-                "where": {"event_name": "Charged", "from": day(-7), "to": day(0)},
-                "content": {"title": "Hi", "body": "There"},
-                "devices": ["android"],
-                "when": "now",
-            }
-        if tool == "clevertap_stop_campaign":
-            return {"id": await self._campaign(("running", "paused", "scheduled", "stopped"))}
-        if tool == "clevertap_delete_user_profile":
-            return {"identity": f"user-{tag % 300:05d}"}
-        if tool == "clevertap_search_actions":
-            return {"intent": "count events"}
-        if tool == "clevertap_run_action":
-            return {"action": "get-event-count", "input": count}
-        if tool == "clevertap_request":
-            return {"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00001"}}
-        raise AssertionError(f"no arguments for {tool}")
-
-
-# What each fault does to a write's answer: None = the answer is fine after all.
-TRANSPORT = {"drop", "cut", "apply_then_drop"}
+# What each fault does to a write's answer.
 APPLIED = {"apply_then_500", "apply_then_drop"}
 
 
-def check(case: Case, fault: str, result: Any, *, over_budget: bool = False) -> None:
-    """The result of ``case.tool`` under ``fault``: ok where a retry or the answer itself suffices, else a clear
-    error naming CleverTap and what to do, and never a silent success for a write whose answer was lost."""
+def records_in(args: dict[str, Any]) -> int:
+    """How many records an upload's arguments carry (its one list argument)."""
+    return sum(len(v) for v in args.values() if isinstance(v, list))
+
+
+def check(spec: ToolSpec[Any, Any], fault: str, result: Any, *, over_budget: bool = False) -> None:
+    """The result of ``spec``'s example under ``fault``: ok where a retry or the answer itself suffices, else a clear
+    error naming the layer and what to do, and never a silent success for a write whose answer was lost."""
     harmless = fault == "slow" and not over_budget
-    if case.kind in (READ, LOCAL):
-        if over_budget and case.kind == READ:
-            message = err(result)
-            assert message.startswith("CleverTap error") and "time budget" in message, message
-            assert "What to do:" in message
-        else:
-            ok(result)
-    elif case.kind == CONNECT:
-        out = ok(result)
-        if harmless:
-            assert out["state"] == "READY", out
-        else:
-            assert out["state"] in ("UPSTREAM_ERROR", "UNREACHABLE"), out
-            assert "CleverTap" in out["message"] and out["next_step"], out
-    elif case.kind == RAW:
-        if fault in TRANSPORT or over_budget:
-            message = err(result)
+    if spec.fault_class == "read":
+        if spec.endpoints:  # a typed read: retried past one-shot faults, stopped by the budget
+            if over_budget:
+                message = err(result)
+                assert message.startswith("CleverTap error") and "time budget" in message, message
+                assert "What to do:" in message
+            else:
+                ok(result)
+        elif result.is_error:  # connect, search and the pass-throughs report what upstream did
+            message = text(result)
+            assert not harmless, message
             assert message.startswith("CleverTap error") and "What to do:" in message, message
-        else:
-            out = ok(result)
-            if fault in ("429", "500", "503", "apply_then_500"):
-                assert out["status"] == int(fault[-3:]), out  # the raw proxy hands the answer over as it came
-    elif case.kind == WRITE:
+    elif spec.fault_class == "write":
         if harmless:
             ok(result)
             return
@@ -230,25 +126,27 @@ def check(case: Case, fault: str, result: Any, *, over_budget: bool = False) -> 
             assert "rate limiting" in message, message
         else:
             assert "may or may not have been applied" in message and "before calling again" in message, message
-    elif case.kind == UPLOAD:
+    else:
         out = ok(result)
         if harmless:
             assert out["status"] == "success", out
             return
-        assert out["status"] == "fail" and out["processed"] == 0 and out["unsent"] == ["0-2"], out
+        assert out["status"] == "fail" and out["processed"] == 0 and out["unsent"], out
         if fault == "429":
             assert "again later" in out["next_step"], out
         else:
             assert "may or may not have been applied" in out["next_step"], out
 
 
-def stored(stats: dict[str, Any], tool: str) -> int:
-    table = {
-        "clevertap_upload_events": "events",
-        "clevertap_upload_user_profiles": "profiles",
-        "clevertap_upload_device_tokens": "devices",
-    }[tool]
-    return int(stats[table])
+def writes_sent(spec: ToolSpec[Any, Any], before: dict[str, int], after: dict[str, int]) -> int:
+    """Requests that could change something, sent to the spec's endpoints between two request tallies."""
+    keys = [k for k in after if k.split(" ", 1)[0] != "GET" and k.split(" ", 1)[-1] in spec.endpoints]
+    return sum(after.get(k, 0) - before.get(k, 0) for k in keys)
+
+
+def stored(before: dict[str, Any], after: dict[str, Any]) -> int:
+    """Records stored between two stats: the largest growth of any table (a token upload may add profiles too)."""
+    return max(int(after[table]) - int(before[table]) for table in ("events", "profiles", "devices"))
 
 
 @contextlib.asynccontextmanager
@@ -258,52 +156,37 @@ async def sandbox_session(budget_s: float) -> AsyncIterator[tuple[Client, Sandbo
         yield client, app
 
 
-async def run_table(
+async def run_faults(
     client: Client,
-    fault: str,
+    tool: str,
+    faults: list[str],
     set_fault: Any,
     stats: Any,
     received: Any,
     *,
-    budget_s: float,
     over_budget: bool = False,
 ) -> None:
-    """Every tool under ``fault``, then again without it on the same session."""
-    args = Args(client)
-    for case in CASES:
-        arguments = await args(case.tool)
+    """``tool`` under each fault in turn, then again without it on the same session."""
+    spec = by_name(tool)
+    assert spec is not None
+    examples = Examples(client)
+    for fault in faults:
+        arguments = await examples.valid(tool)
         before, sent_before = await stats(), await received()
-        await set_fault()
-        result, elapsed = await timed(client, case.tool, arguments)
-        assert elapsed < budget_s + SLACK_S, (case.tool, fault, elapsed, text(result))
-        check(case, fault, result, over_budget=over_budget)
-        await set_fault(clear=True)
+        await set_fault(fault)
+        result = await guarded(client, tool, arguments)
+        check(spec, fault, result, over_budget=over_budget)
+        await set_fault(None)
         after, sent_after = await stats(), await received()
-        writes = sent_after.get(_WRITE_PATHS.get(case.tool, ""), 0) - sent_before.get(
-            _WRITE_PATHS.get(case.tool, ""), 0
-        )
-        if case.kind in (WRITE, UPLOAD):
-            assert writes == 1, (case.tool, fault, "a write must be sent exactly once", writes)
-        if case.kind == UPLOAD:
-            copies = stored(after, case.tool) - stored(before, case.tool)
+        if spec.fault_class in ("write", "upload"):
+            sent = writes_sent(spec, sent_before, sent_after)
+            assert sent == 1, (tool, fault, "a write must be sent exactly once", sent)
+        if spec.fault_class == "upload":
+            copies = stored(before, after)
             # Stored when the emulator handled it (the answer may still be lost or broken), never twice.
             handled = fault in APPLIED or fault in ("truncated", "cut") or (fault == "slow" and not over_budget)
-            assert copies == (3 if handled else 0), (case.tool, fault, copies)
-        again = await client.call_tool(case.tool, await args(case.tool))
-        if case.kind == CONNECT:
-            assert ok(again)["state"] == "READY"
-        else:
-            ok(again)
-
-
-_WRITE_PATHS = {
-    "clevertap_upload_events": "POST /1/upload",
-    "clevertap_upload_user_profiles": "POST /1/upload",
-    "clevertap_upload_device_tokens": "POST /1/upload",
-    "clevertap_create_campaign": "POST /1/targets/create.json",
-    "clevertap_stop_campaign": "POST /1/targets/stop.json",
-    "clevertap_delete_user_profile": "POST /1/delete/profiles.json",
-}
+            assert copies == (records_in(arguments) if handled else 0), (tool, fault, copies)
+        ok(await client.call_tool(tool, await examples.valid(tool)))
 
 
 # ---- the sandbox in memory -----------------------------------------------------------------------------------------
@@ -311,51 +194,46 @@ _WRITE_PATHS = {
 IN_MEMORY_FAULTS = ["429", "500", "503", "slow", "drop", "malformed", "truncated", "apply_then_500", "apply_then_drop"]
 
 
-@pytest.mark.parametrize("fault", IN_MEMORY_FAULTS)
-async def test_every_tool_under_each_fault_in_memory(fault: str) -> None:
+def in_memory_switches(app: SandboxApp, plan: dict[str, Any]) -> tuple[Any, Any, Any]:
+    async def set_fault(fault: str | None) -> None:
+        app.apply_knobs({"faults": [] if fault is None else [{"kind": fault, **plan}]})
+
+    async def stats() -> dict[str, Any]:
+        return app.store().stats()
+
+    async def received() -> dict[str, int]:
+        return dict(app.requests)
+
+    return set_fault, stats, received
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+async def test_each_fault_in_memory(tool: str) -> None:
     async with sandbox_session(BUDGET_S) as (client, app):
-
-        async def set_fault(clear: bool = False) -> None:
-            plan = [] if clear else [{"kind": fault, "retry_after": 0.1, "delay_s": 0.2}]
-            app.apply_knobs({"faults": plan})
-
-        async def stats() -> dict[str, Any]:
-            return app.store().stats()
-
-        async def received() -> dict[str, int]:
-            return dict(app.requests)
-
-        await run_table(client, fault, set_fault, stats, received, budget_s=BUDGET_S)
+        switches = in_memory_switches(app, {"retry_after": 0.1, "delay_s": 0.2})
+        await run_faults(client, tool, IN_MEMORY_FAULTS, *switches)
 
 
-async def test_every_tool_ends_inside_its_budget_when_the_answer_never_comes() -> None:
-    budget = 0.5
-    async with sandbox_session(budget) as (client, app):
-
-        async def set_fault(clear: bool = False) -> None:
-            app.apply_knobs({"faults": [] if clear else [{"kind": "slow", "delay_s": 30}]})
-
-        async def stats() -> dict[str, Any]:
-            return app.store().stats()
-
-        async def received() -> dict[str, int]:
-            return dict(app.requests)
-
-        await run_table(client, "slow", set_fault, stats, received, budget_s=budget, over_budget=True)
+@pytest.mark.parametrize("tool", TOOLS)
+async def test_ends_inside_its_budget_when_the_answer_never_comes(tool: str) -> None:
+    async with sandbox_session(0.5) as (client, app):
+        switches = in_memory_switches(app, {"delay_s": 60})
+        await run_faults(client, tool, ["slow"], *switches, over_budget=True)
 
 
 async def test_reads_wait_as_long_as_retry_after_asks_then_succeed() -> None:
     async with sandbox_session(BUDGET_S) as (client, app):
         app.apply_knobs({"faults": [{"kind": "429", "retry_after": 1, "path": "/1/counts/"}]})
-        result, elapsed = await timed(client, "clevertap_get_event_count", {"event_name": "Charged", **SPAN})
-        assert ok(result)["done"] is True and elapsed >= 1.0
+        started = time.monotonic()
+        result = await guarded(client, "clevertap_get_event_count", {"event_name": "Charged", **SPAN})
+        assert ok(result)["done"] is True and time.monotonic() - started >= 1.0  # it did wait
         assert app.received("POST", "/1/counts/events.json") == 2
 
         app.apply_knobs({"faults": [{"kind": "429", "retry_after": 60, "path": "/1/counts/"}]})
-        result, elapsed = await timed(client, "clevertap_get_event_count", {"event_name": "Charged", **SPAN})
+        result = await guarded(client, "clevertap_get_event_count", {"event_name": "Charged", **SPAN})
         message = err(result)
         assert "rate limiting" in message and "asked to wait 60 s" in message and "Wait 60 s" in message
-        assert elapsed < 1.0  # a wait longer than the budget is not attempted
+        assert app.received("POST", "/1/counts/events.json") == 3  # a wait longer than the budget is not attempted
 
 
 async def test_reads_give_up_after_three_attempts_with_a_clear_error() -> None:
@@ -433,12 +311,12 @@ def sandbox_url() -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("fault", ["drop", "cut", "truncated", "apply_then_drop"])
-async def test_every_tool_under_transport_faults_over_real_http(sandbox_url: str, fault: str) -> None:
+@pytest.mark.parametrize("tool", TOOLS)
+async def test_transport_faults_over_real_http(sandbox_url: str, tool: str) -> None:
     async with httpx.AsyncClient(base_url=sandbox_url, headers=AUTH, timeout=5) as admin:
 
-        async def set_fault(clear: bool = False) -> None:
-            plan = [] if clear else [{"kind": fault}]
+        async def set_fault(fault: str | None) -> None:
+            plan = [] if fault is None else [{"kind": fault}]
             assert (await admin.post("/__sandbox/config", json={"faults": plan})).status_code == 200
 
         async def stats() -> dict[str, Any]:
@@ -448,7 +326,7 @@ async def test_every_tool_under_transport_faults_over_real_http(sandbox_url: str
             return dict((await stats())["requests"])
 
         async with mcp_client(sandbox_runtime(BUDGET_S, base_url=sandbox_url)) as client:
-            await run_table(client, fault, set_fault, stats, received, budget_s=BUDGET_S)
+            await run_faults(client, tool, ["drop", "cut", "truncated", "apply_then_drop"], set_fault, stats, received)
 
 
 async def test_read_timeouts_over_real_http_retry_reads_and_never_writes(sandbox_url: str) -> None:
@@ -459,8 +337,11 @@ async def test_read_timeouts_over_real_http_retry_reads_and_never_writes(sandbox
     ):
         slow = [{"kind": "slow", "delay_s": 1.0}]
         await admin.post("/__sandbox/config", json={"faults": slow})
-        result, elapsed = await timed(client, "clevertap_get_campaigns", {"from": day(-60), "to": day(14)})
-        assert ok(result)["count"] > 0 and elapsed < 1.0  # the timed-out attempt was retried at once
+        sent = (await admin.get("/__sandbox/stats")).json()["requests"].get("POST /1/targets/list.json", 0)
+        result = await guarded(client, "clevertap_get_campaigns", {"from": day(-60), "to": day(14)})
+        assert ok(result)["count"] > 0  # the timed-out attempt was retried, and the retry's answer came
+        after = (await admin.get("/__sandbox/stats")).json()["requests"]["POST /1/targets/list.json"]
+        assert after - sent == 2
 
         before = (await admin.get("/__sandbox/stats")).json()
         await admin.post("/__sandbox/config", json={"faults": slow})
@@ -468,8 +349,9 @@ async def test_read_timeouts_over_real_http_retry_reads_and_never_writes(sandbox
         out = ok(await client.call_tool("clevertap_upload_events", {"events": records}))
         assert out["status"] == "fail" and out["unsent"] == ["0-2"], out
         assert "timed out" in out["next_step"] and "may or may not have been applied" in out["next_step"]
-        await anyio.sleep(1.0)  # the server applies the slow upload after the client gave up
-        after = (await admin.get("/__sandbox/stats")).json()
+        with anyio.fail_after(HANG_GUARD_S):  # the server applies the slow upload after the client gave up
+            while (after := (await admin.get("/__sandbox/stats")).json())["events"] == before["events"]:
+                await anyio.sleep(0.05)
         assert after["requests"]["POST /1/upload"] - before["requests"].get("POST /1/upload", 0) == 1
         assert after["events"] - before["events"] == 3  # stored once: the client did not send it again
         ok(await client.call_tool("clevertap_get_event_count", {"event_name": "Charged", **SPAN}))
@@ -507,8 +389,8 @@ LIVE_COUNT = {"eventName": "Charged", "fromDate": day(-30), "toDate": day(0)}
 async def test_membrane_reads_recover_from_faults(fault: str) -> None:
     async with membrane_session(BUDGET_S) as (client, fake, _):
         fake.fault(fault, "/act", retry_after=0.2)
-        result, elapsed = await timed(client, "clevertap_get_event_count", LIVE_COUNT)
-        assert ok(result)["output"]["count"] > 0 and elapsed < BUDGET_S
+        result = await guarded(client, "clevertap_get_event_count", LIVE_COUNT)
+        assert ok(result)["output"]["count"] > 0
         assert len(fake.calls_to("POST", "/act")) == 2
         ok(await client.call_tool("clevertap_real_time_user_count", {"userType": True}))
 
@@ -533,9 +415,9 @@ async def test_membrane_slow_answers_end_inside_the_budget() -> None:
     budget = 1.0
     async with membrane_session(budget) as (client, fake, _):
         fake.fault("slow", "/act", delay_s=1.5)  # ends before the fake server stops
-        result, elapsed = await timed(client, "clevertap_get_campaigns", {"fromDate": day(-60), "toDate": day(14)})
+        result = await guarded(client, "clevertap_get_campaigns", {"fromDate": day(-60), "toDate": day(14)})
         message = err(result)
-        assert message.startswith("Membrane error") and "time budget" in message and elapsed < budget + SLACK_S
+        assert message.startswith("Membrane error") and "time budget" in message
         fake.fault("503", "/connections/", method="GET")  # the proxy route: GET /connections/{id}/proxy/...
         profile = {"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00001"}}
         raw = err(await client.call_tool("clevertap_request", profile))

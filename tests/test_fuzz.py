@@ -31,7 +31,7 @@ from tests.strategies import DATE_HINTS, DEEP, HOSTILE, LONE_SURROGATES, argumen
 CALL_BOUND_S = 20.0
 LAYERS = ("Input error", "Configuration error", "Membrane error", "CleverTap error", "Confirmation required")
 NORMAL = {"event_name": "Charged", "from": day(-7), "to": day(0)}
-# The follow-up "normal call": one cheap read (a count polls the emulator, which costs 50 ms per example).
+# The follow-up "normal call": one cheap read (a count would poll the emulator on every example).
 CHECK_TOOL, CHECK_ARGS = "clevertap_real_time_user_count", {"device": True}
 
 settings.register_profile(

@@ -1,6 +1,6 @@
 """manifest.json (the MCP Bundle) stays true to the server: same tools, same version, config that the server reads.
 
-Regenerate the manifest's tool list after changing the catalog: ``.venv/bin/python tests/test_manifest.py --write``.
+Its tool list is derived from the catalog: ``python scripts/regen.py`` rewrites it.
 """
 
 from __future__ import annotations
@@ -8,22 +8,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from scripts.regen import manifest_tools
+
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "manifest.json"
 LAUNCHER = ROOT / "bundle" / "launch.py"
-
-
-def catalog_tools() -> list[dict[str, str]]:
-    from tools.catalog import CATALOG
-
-    return [{"name": s.name, "description": s.description} for s in CATALOG]
 
 
 def load_manifest() -> dict[str, Any]:
@@ -39,8 +34,8 @@ def load_launcher() -> ModuleType:
 
 
 def test_manifest_tools_equal_the_catalog() -> None:
-    assert load_manifest()["tools"] == catalog_tools(), (
-        "manifest.json's tools differ from the catalog: run .venv/bin/python tests/test_manifest.py --write"
+    assert load_manifest()["tools"] == manifest_tools(), (
+        "manifest.json's tools differ from the catalog: run python scripts/regen.py"
     )
 
 
@@ -139,19 +134,3 @@ def test_bundle_ignore_file_keeps_local_state_out() -> None:
     ignored = (ROOT / ".mcpbignore").read_text().split()
     for entry in (".venv/", ".runtime/", "tests/", ".git/", "__pycache__/", "*.mcpb"):
         assert entry in ignored
-
-
-def write_tools() -> None:
-    manifest = load_manifest()
-    manifest["tools"] = catalog_tools()
-    MANIFEST.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--write"]:
-        sys.path.insert(0, str(ROOT))
-        write_tools()
-        print(f"updated {MANIFEST}")
-    else:
-        print("usage: python tests/test_manifest.py --write", file=sys.stderr)
-        sys.exit(2)

@@ -7,32 +7,11 @@ from typing import Any
 import pytest
 
 from tests.helpers import day, err, make_runtime, mcp_client, ok
+from tools.names import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio
 
-EXPECTED_TOOLS = {
-    "clevertap_connect",
-    "clevertap_real_time_user_count",
-    "clevertap_get_event_count",
-    "clevertap_get_profile_count",
-    "clevertap_get_events",
-    "clevertap_get_events_by_cursor",
-    "clevertap_get_user_profiles",
-    "clevertap_get_user_profiles_by_cursor",
-    "clevertap_upload_events",
-    "clevertap_upload_user_profiles",
-    "clevertap_upload_device_tokens",
-    "clevertap_get_campaigns",
-    "clevertap_get_campaign_report",
-    "clevertap_create_campaign",
-    "clevertap_stop_campaign",
-    "clevertap_delete_user_profile",
-    "clevertap_search_actions",
-    "clevertap_run_action",
-    "clevertap_request",
-    "clevertap_get_trends",
-    "clevertap_get_top_values",
-}
+EXPECTED_TOOLS = set(TOOL_NAMES)
 
 
 async def test_lists_every_tool_with_annotations_and_output_schema() -> None:

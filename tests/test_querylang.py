@@ -59,14 +59,15 @@ async def test_counts_send_profile_filters_and_refuse_malformed_ones() -> None:
         total = ok(await client.call_tool("clevertap_get_event_count", base))["count"]
         london = ok(await client.call_tool("clevertap_get_event_count", {**base, **LONDON}))["count"]
         assert 0 < london < total
-        for bad, needle in [
+        cases: list[tuple[dict[str, Any], str]] = [
             ({"common_profile_properties": {"cities": ["London"]}}, "'cities'"),
             ({"common_profile_properties": {"geo_radius": [[51.5, -0.1]]}}, "geo_radius"),
             ({"event_properties": [{"name": "Amount", "operator": "between", "value": [10]}]}, "between"),
             ({"event_properties": [{"name": "Amount", "operator": "equals", "value": []}]}, "empty list"),
             ({"advanced_query": {}}, "at least one of did_all"),
             ({"advanced_query": {"did_all": [{"event_name": "X", "from": day(-2), "to": day(0), "value": 3}]}}, "both"),
-        ]:
+        ]
+        for bad, needle in cases:
             assert needle in err(await client.call_tool("clevertap_get_event_count", {**base, **bad})), bad
 
 

@@ -6,39 +6,20 @@ from typing import Any
 
 import pytest
 
+from tests.examples import SPECS, TOOLS, Examples
 from tests.helpers import day, err, make_runtime, mcp_client, ok
 from tools.proxy import READ_ONLY_PATHS
 
 pytestmark = pytest.mark.anyio
 
-READ_TOOLS = {
-    "clevertap_connect",
-    "clevertap_real_time_user_count",
-    "clevertap_get_event_count",
-    "clevertap_get_profile_count",
-    "clevertap_get_events",
-    "clevertap_get_events_by_cursor",
-    "clevertap_get_user_profiles",
-    "clevertap_get_user_profiles_by_cursor",
-    "clevertap_get_campaigns",
-    "clevertap_get_campaign_report",
-    "clevertap_search_actions",
-}
-GUARDED = {"clevertap_request", "clevertap_run_action"}
+READ_TOOLS = {name for name, s in SPECS.items() if s.read_only}
+GUARDED = {name for name, s in SPECS.items() if s.guarded_in_read_only}
+WRITE_TOOLS = sorted(set(SPECS) - READ_TOOLS - GUARDED)
 
 
 def read_only_runtime(**overrides: Any) -> Any:
-    # Every other setting that could widen access, and read-only still wins.
-    env = {
-        "CLEVERTAP_MCP_CONFIRM": "never",
-        "CLEVERTAP_MCP_TOOLS": ",".join(
-            sorted(
-                READ_TOOLS
-                | GUARDED
-                | {"clevertap_upload_events", "clevertap_create_campaign", "clevertap_delete_user_profile"}
-            )
-        ),
-    }
+    # Every other setting that could widen access (every tool selected, confirmations off), and read-only still wins.
+    env = {"CLEVERTAP_MCP_CONFIRM": "never", "CLEVERTAP_MCP_TOOLS": ",".join(sorted(SPECS))}
     return make_runtime(env, read_only=True, **overrides)
 
 
@@ -52,19 +33,16 @@ async def test_lists_reads_and_guarded_tools_only_all_marked_read_only() -> None
         assert tool.annotations.destructive_hint is False, tool.name
 
 
-@pytest.mark.parametrize(
-    "tool,args",
-    [
-        ("clevertap_upload_events", {"events": [{"identity": "a", "evtName": "X", "evtData": {}}]}),
-        ("clevertap_upload_user_profiles", {"profiles": [{"identity": "a", "profileData": {}}]}),
-        ("clevertap_create_campaign", {"name": "x"}),
-        ("clevertap_stop_campaign", {"id": 1}),
-        ("clevertap_delete_user_profile", {"identity": "user-00001"}),
-    ],
-)
-async def test_write_tools_are_refused(tool: str, args: dict[str, Any]) -> None:
+@pytest.mark.parametrize("tool", TOOLS)
+async def test_every_tool_in_read_only_mode(tool: str) -> None:
+    """Writers refuse even their valid examples, saying why; readers and guarded tools run theirs."""
     async with mcp_client(read_only_runtime()) as client:
-        assert "read-only" in err(await client.call_tool(tool, args))
+        arguments = await Examples(client).valid(tool)
+        result = await client.call_tool(tool, arguments)
+        if tool in WRITE_TOOLS:
+            assert "read-only" in err(result)
+        else:
+            ok(result)
 
 
 WRITE_REQUESTS = [

@@ -128,10 +128,11 @@ def json_match(obj: dict[str, Any], f: dict[str, Any]) -> bool:
     if op in ("contains", "not_contains"):
         hit = isinstance(v, str) and any(str(n).lower() in v.lower() for n in _listed(f["value"]))
         return hit if op == "contains" else not hit
-    if not _is_num(v):
+    if not _is_num(v) or v is None:
         return False
     if op == "between":
-        return f["value"][0] <= v <= f["value"][1]
+        low, high = f["value"]
+        return bool(low <= v <= high)
     bound = _as_number(f["value"])
     assert bound is not None
     return {"greater_than": v > bound, "less_than": v < bound, "greater_than_equals": v >= bound}.get(op, v <= bound)

@@ -269,15 +269,15 @@ async def test_each_chart_is_also_a_resource_kept_within_bounds() -> None:
     app.charts.max_charts = 2
     args = {"event_name": "App Launched", "from": day(-6), "to": day(0), "chart": True}
     try:
-        async with Client(server, mode="legacy") as client:  # type: ignore[arg-type]
+        async with Client(server, mode="legacy") as client:
             templates = await client.list_resource_templates()
             assert [t.uri_template for t in templates.resource_templates] == ["clevertap://charts/{id}"]
             uris, pngs = [], []
             for unit in ("day", "week", "month"):
                 result = await client.call_tool("clevertap_get_trends", {**args, "unit": unit})
-                uri = re.search(r"clevertap://charts/[\w-]+", alt_text(result))
-                assert uri is not None
-                uris.append(uri.group(0))
+                found = re.search(r"clevertap://charts/[\w-]+", alt_text(result))
+                assert found is not None
+                uris.append(found.group(0))
                 pngs.append(images(result)[0].data)
             listed = [str(r.uri) for r in (await client.list_resources()).resources]
             assert [u for u in listed if u.startswith("clevertap://charts/")] == uris[1:]

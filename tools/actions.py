@@ -143,6 +143,10 @@ SEARCH_ACTIONS = ToolSpec(
     destructive=False,
     idempotent=True,
     open_world=True,
+    endpoints=(),
+    fault_class="read",
+    examples_valid=({"intent": "count events"},),
+    examples_invalid=({"intent": ""},),
 )
 
 RUN_ACTION = ToolSpec(
@@ -160,4 +164,10 @@ RUN_ACTION = ToolSpec(
     idempotent=False,
     open_world=True,
     guarded_in_read_only=True,
+    endpoints=(),
+    fault_class="read",
+    examples_valid=(
+        {"action": "get-event-count", "input": {"event_name": "Charged", "from": "30 days ago", "to": "today"}},
+    ),
+    examples_invalid=({"action": "get-event-count", "input": {"event_name": "Charged"}},),
 )

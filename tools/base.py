@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -102,9 +102,29 @@ InT = TypeVar("InT", bound=ToolInput)
 OutT = TypeVar("OutT", bound=ToolOutput)
 
 
-@dataclass(frozen=True)
+FaultClass = Literal["read", "write", "upload"]
+# In an example string: replaced by a fresh number where a test must not send the same record twice. Letters and
+# underscores only, so the example stays valid as written (CleverTap object ids refuse braces).
+UNIQUE = "_unique_"
+
+
+def example_from(tool: str, pick: str) -> dict[str, str]:
+    """An example argument that only exists at run time (a cursor handle, a campaign id of today's seed): the
+    value at ``pick`` in the result of ``tool``'s first valid example. ``pick`` is a dotted path; a segment
+    ``name[key=a|b]`` takes the first item of list ``name`` whose ``key`` is a or b."""
+    return {"$example": tool, "$pick": pick}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)  # one spec per tool: identity is equality
 class ToolSpec(Generic[InT, OutT]):
-    """One tool as agents see it. Annotations are set explicitly on every tool, never defaulted."""
+    """One tool, and the inventory every other part derives from (name lists, Membrane action keys, consent sets,
+    README tables, manifest.json, the schema snapshot and the catalog-driven test suites).
+
+    Annotations are set explicitly on every tool, never defaulted. Examples run on the sandbox: every valid one
+    succeeds or returns a clean preview; every invalid one is refused as an input error. In example strings
+    ``UNIQUE`` may be replaced by a fresh number (tests that must not store the same record twice do so), and
+    a value made by ``example_from`` is resolved by running another tool's example first.
+    """
 
     name: str
     title: str
@@ -116,13 +136,30 @@ class ToolSpec(Generic[InT, OutT]):
     destructive: bool
     idempotent: bool
     open_world: bool
+    # The canonical CleverTap paths the tool calls ("/1/counts/events.json"); the endpoint policy classifies them.
+    endpoints: tuple[str, ...]
+    # What the fault suites expect of the valid examples: reads are retried and end ok or with a clear error;
+    # writes are sent once and reported as possibly applied; uploads are sent once and reported per batch.
+    fault_class: FaultClass
+    examples_valid: tuple[dict[str, Any], ...]
+    examples_invalid: tuple[dict[str, Any], ...]
+    # The Membrane popular action this tool stands for: its key and Membrane's display name for it.
     action_key: str | None = None
+    action_name: str | None = None
+    # Irreversible: nothing happens before the user confirmed (create campaign, stop campaign, delete profile).
+    needs_consent: bool = False
     # Stays available in read-only mode because the implementation itself refuses anything that writes
     # (the raw proxy allows only read endpoints; run_action only actions known to read).
     guarded_in_read_only: bool = False
     # The implementation sends the arguments only through the wire client's strict encoder, all of it before the
     # first request, so the server's own argument check (one more full encode of a large upload) is skipped.
     encodes_strictly: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.action_key is None) != (self.action_name is None):
+            raise ValueError(f"{self.name}: action_key and action_name go together")
+        if not self.examples_valid or not self.examples_invalid:
+            raise ValueError(f"{self.name}: give at least one valid and one invalid example")
 
     @property
     def writes(self) -> bool:

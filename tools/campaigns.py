@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, example_from
 from tools.counts import FROM, TO, Day
 from tools.errors import CleverTapCredentialsError, CleverTapError
 from tools.exports import take_within
@@ -280,6 +280,11 @@ GET_CAMPAIGNS = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="get-campaigns",
+    action_name="Get Campaigns",
+    endpoints=("/1/targets/list.json",),
+    fault_class="read",
+    examples_valid=({"from": "60 days ago", "to": "today"},),
+    examples_invalid=({"from": "today", "to": "30 days ago"},),
 )
 
 GET_CAMPAIGN_REPORT = ToolSpec(
@@ -297,6 +302,11 @@ GET_CAMPAIGN_REPORT = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="get-campaign-report",
+    action_name="Get Campaign Report",
+    endpoints=("/1/targets/result.json",),
+    fault_class="read",
+    examples_valid=({"id": example_from("clevertap_get_campaigns", "campaigns[status=completed].id")},),
+    examples_invalid=({"id": "abc"}, {"id": -5}),
 )
 
 CREATE_CAMPAIGN = ToolSpec(
@@ -315,6 +325,21 @@ CREATE_CAMPAIGN = ToolSpec(
     idempotent=False,
     open_world=True,
     action_key="create-campaign",
+    action_name="Create Campaign",
+    endpoints=("/1/targets/create.json",),
+    fault_class="write",
+    needs_consent=True,
+    examples_valid=(
+        {
+            "name": "Example campaign",
+            "target_mode": "push",
+            "where": {},
+            "content": {"title": "Hi", "body": "There"},
+            "devices": ["android"],
+            "when": "now",
+        },
+    ),
+    examples_invalid=({"name": "x"},),
 )
 
 STOP_CAMPAIGN = ToolSpec(
@@ -332,4 +357,12 @@ STOP_CAMPAIGN = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="stop-campaign",
+    action_name="Stop Campaign",
+    endpoints=("/1/targets/stop.json",),
+    fault_class="write",
+    needs_consent=True,
+    examples_valid=(
+        {"id": example_from("clevertap_get_campaigns", "campaigns[status=running|paused|scheduled|stopped].id")},
+    ),
+    examples_invalid=({"id": None},),
 )

@@ -1,4 +1,4 @@
-"""The catalog agents see: every tool in the design table's order, plus lookups and a keyword search over actions."""
+"""The catalog: every tool's spec in one sequence, the lookups derived from it, and a keyword search over actions."""
 
 from __future__ import annotations
 
@@ -45,23 +45,11 @@ CATALOG: tuple[ToolSpec[Any, Any], ...] = (
 )
 
 # Membrane's names for the popular actions (the seed's table), so every backend lists them the same way.
-ACTION_NAMES: dict[str, str] = {
-    "real-time-user-count": "Real-Time User Count",
-    "get-campaign-report": "Get Campaign Report",
-    "upload-device-tokens": "Upload Device Tokens",
-    "get-campaigns": "Get Campaigns",
-    "stop-campaign": "Stop Campaign",
-    "create-campaign": "Create Campaign",
-    "get-profile-count": "Get Profile Count",
-    "get-event-count": "Get Event Count",
-    "delete-user-profile": "Delete User Profile",
-    "get-events-by-cursor": "Get Events by Cursor",
-    "get-events": "Get Events",
-    "get-user-profiles-by-cursor": "Get User Profiles by Cursor",
-    "get-user-profiles": "Get User Profiles",
-    "upload-events": "Upload Events",
-    "upload-user-profiles": "Upload User Profiles",
-}
+ACTION_NAMES: dict[str, str] = {s.action_key: s.action_name for s in CATALOG if s.action_key and s.action_name}
+# Tools that ask for a confirm_token themselves; a Membrane action standing in for one asks the same way.
+CONSENT_TOOLS: frozenset[str] = frozenset(
+    s.name for s in CATALOG if s.needs_consent and "confirm_token" in s.input_model.model_fields
+)
 
 _BY_NAME = {spec.name: spec for spec in CATALOG}
 _BY_KEY = {spec.action_key: spec for spec in CATALOG if spec.action_key}
@@ -149,7 +137,7 @@ def action_info(spec: ToolSpec[Any, Any]) -> ActionInfo:
     return ActionInfo(
         id=spec.action_key,
         key=spec.action_key,
-        name=ACTION_NAMES.get(spec.action_key, spec.title),
+        name=spec.action_name or spec.title,
         description=spec.description,
         input_schema=strip_titles(spec.input_schema()),
         read_only=spec.read_only,
@@ -162,7 +150,7 @@ def _fields(spec: ToolSpec[Any, Any]) -> tuple[tuple[frozenset[str], int], ...]:
     assert spec.action_key is not None
     return (
         (frozenset(_terms(spec.action_key)), 4),
-        (frozenset(_terms(ACTION_NAMES.get(spec.action_key, ""))), 3),
+        (frozenset(_terms(spec.action_name or "")), 3),
         (frozenset(_terms(spec.title)), 2),
         (frozenset(_terms(spec.description)), 1),
     )

@@ -53,4 +53,8 @@ CONNECT = ToolSpec(
     destructive=False,
     idempotent=True,
     open_world=True,
+    endpoints=(),
+    fault_class="read",
+    examples_valid=({"wait_seconds": 30},),
+    examples_invalid=({"wait_seconds": "soon"}, {"bogus": 1}),
 )

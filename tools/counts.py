@@ -112,6 +112,17 @@ GET_EVENT_COUNT = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="get-event-count",
+    action_name="Get Event Count",
+    endpoints=("/1/counts/events.json",),
+    fault_class="read",
+    examples_valid=({"event_name": "Charged", "from": "30 days ago", "to": "today"},),
+    examples_invalid=(
+        {"event_name": "Charged", "from": 20261301, "to": 20261302},
+        {"event_name": "Charged", "from": "today", "to": "7 days ago"},
+        {"event_name": "Charged", "from": "last week", "to": "today"},
+        {"from": "yesterday", "to": "today"},
+        {"event_name": 42, "from": "7 days ago", "to": "today"},
+    ),
 )
 
 GET_PROFILE_COUNT = ToolSpec(
@@ -129,4 +140,9 @@ GET_PROFILE_COUNT = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="get-profile-count",
+    action_name="Get Profile Count",
+    endpoints=("/1/counts/profiles.json",),
+    fault_class="read",
+    examples_valid=({"event_name": "Charged", "from": "30 days ago", "to": "today"},),
+    examples_invalid=({"event_name": "Charged", "from": 2026, "to": "today"},),
 )

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_core import PydanticSerializationError, to_json
 
-from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, example_from
 from tools.counts import QueryInput
 from tools.errors import CursorExpired, InputError
 
@@ -33,7 +33,7 @@ MAX_RECORDS = "Max records now."  # handles are ``ct_`` + a few characters; Clev
 
 def json_size(value: Any) -> int:
     """Bytes of ``value`` as compact UTF-8 JSON (what the server sends). Runs once per exported record, so
-    pydantic-core's encoder measures (five times faster than ``json.dumps``); what it refuses, such as a lone
+    pydantic-core's encoder measures (much faster than ``json.dumps``); what it refuses, such as a lone
     surrogate an upstream escaped, is measured by the standard library."""
     try:
         return len(to_json(value, fallback=str))
@@ -211,6 +211,14 @@ GET_EVENTS = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="get-events",
+    action_name="Get Events",
+    endpoints=("/1/events.json",),
+    fault_class="read",
+    examples_valid=({"event_name": "Charged", "from": "30 days ago", "to": "today", "batch_size": 5},),
+    examples_invalid=(
+        {"event_name": "Charged", "from": "7 days ago", "to": "today", "batch_size": 0},
+        {"event_name": "Charged", "from": "today", "to": "yesterday"},
+    ),
 )
 
 GET_EVENTS_BY_CURSOR = ToolSpec(
@@ -225,6 +233,11 @@ GET_EVENTS_BY_CURSOR = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="get-events-by-cursor",
+    action_name="Get Events by Cursor",
+    endpoints=("/1/events.json",),
+    fault_class="read",
+    examples_valid=({"cursor": example_from("clevertap_get_events", "cursor")},),
+    examples_invalid=({"cursor": "ct_doesnotexist"}, {}),
 )
 
 GET_USER_PROFILES = ToolSpec(
@@ -242,6 +255,11 @@ GET_USER_PROFILES = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="get-user-profiles",
+    action_name="Get User Profiles",
+    endpoints=("/1/profiles.json",),
+    fault_class="read",
+    examples_valid=({"event_name": "Charged", "from": "30 days ago", "to": "today", "batch_size": 5},),
+    examples_invalid=({"event_name": "", "from": "7 days ago", "to": "today"},),
 )
 
 GET_USER_PROFILES_BY_CURSOR = ToolSpec(
@@ -258,4 +276,9 @@ GET_USER_PROFILES_BY_CURSOR = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="get-user-profiles-by-cursor",
+    action_name="Get User Profiles by Cursor",
+    endpoints=("/1/profiles.json",),
+    fault_class="read",
+    examples_valid=({"cursor": example_from("clevertap_get_user_profiles", "cursor")},),
+    examples_invalid=({"cursor": "ct_nope"},),
 )

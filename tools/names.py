@@ -1,6 +1,6 @@
-"""The tool names, without importing the tools: start-up checks --tools/--exclude-tools against this list and
-imports the catalog (about 50 ms of pydantic model building) only when a tool is first listed or called.
-A test keeps it equal to the catalog."""
+"""Tool names and Membrane action keys without importing the tools (fast start: --tools/--exclude-tools
+are checked against them; the catalog builds its pydantic models only when a tool is first listed or
+called). Generated from the catalog by scripts/regen.py: do not edit."""
 
 TOOL_NAMES: tuple[str, ...] = (
     "clevertap_connect",
@@ -24,4 +24,22 @@ TOOL_NAMES: tuple[str, ...] = (
     "clevertap_request",
     "clevertap_get_trends",
     "clevertap_get_top_values",
+)
+# The Membrane popular actions the typed tools stand for.
+POPULAR_ACTION_KEYS: tuple[str, ...] = (
+    "real-time-user-count",
+    "get-event-count",
+    "get-profile-count",
+    "get-events",
+    "get-events-by-cursor",
+    "get-user-profiles",
+    "get-user-profiles-by-cursor",
+    "upload-events",
+    "upload-user-profiles",
+    "upload-device-tokens",
+    "get-campaigns",
+    "get-campaign-report",
+    "create-campaign",
+    "stop-campaign",
+    "delete-user-profile",
 )

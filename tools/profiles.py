@@ -143,4 +143,14 @@ DELETE_USER_PROFILE = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="delete-user-profile",
+    action_name="Delete User Profile",
+    endpoints=("/1/profile.json", "/1/delete/profiles.json"),
+    fault_class="write",
+    needs_consent=True,
+    examples_valid=({"identity": "user-00001"},),
+    examples_invalid=(
+        {"identity": "a", "guid": "b"},
+        {},
+        {"identity": [f"u{i}" for i in range(101)]},
+    ),
 )

@@ -232,4 +232,12 @@ REQUEST = ToolSpec(
     idempotent=False,
     open_world=True,
     guarded_in_read_only=True,
+    endpoints=(),
+    fault_class="read",
+    examples_valid=({"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00001"}},),
+    examples_invalid=(
+        {"method": "GET", "path": "https://example.com/1/x"},
+        {"method": "TRACE", "path": "/1/now.json"},
+        {"method": "POST", "path": "/1/upload", "body": {"d": [{"identity": "a"}] * 1001}},
+    ),
 )

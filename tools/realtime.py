@@ -53,4 +53,9 @@ REAL_TIME_USER_COUNT = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="real-time-user-count",
+    action_name="Real-Time User Count",
+    endpoints=("/1/now.json",),
+    fault_class="read",
+    examples_valid=({"device": True},),
+    examples_invalid=({"device": "maybe"},),
 )

@@ -132,4 +132,22 @@ GET_TOP_VALUES = ToolSpec(
     destructive=False,
     idempotent=True,
     open_world=True,
+    endpoints=("/1/counts/top.json",),
+    fault_class="read",
+    examples_valid=(
+        {"event_name": "Charged", "from": "30 days ago", "to": "today", "property": "Product"},
+        {
+            "event_name": "App Launched",
+            "from": "30 days ago",
+            "to": "today",
+            "property": "City",
+            "property_type": "profile",
+            "top_n": 5,
+        },
+    ),
+    examples_invalid=(
+        {"event_name": "Charged", "from": "30 days ago", "to": "today"},
+        {"event_name": "Charged", "from": "30 days ago", "to": "today", "property": "Product", "top_n": 0},
+        {"event_name": "Charged", "from": "30 days ago", "to": "today", "property": "City", "property_type": "x"},
+    ),
 )

@@ -204,4 +204,22 @@ GET_TRENDS = ToolSpec(
     destructive=False,
     idempotent=True,
     open_world=True,
+    endpoints=("/1/counts/trends.json", "/1/counts/profiles.json"),
+    fault_class="read",
+    examples_valid=(
+        {"event_name": "App Launched", "from": "30 days ago", "to": "today"},
+        {
+            "event_name": "Charged",
+            "from": "60 days ago",
+            "to": "today",
+            "unit": "week",
+            "measure": "sum",
+            "property": "Amount",
+        },
+    ),
+    examples_invalid=(
+        {"event_name": "Charged", "from": "7 days ago", "to": "today", "unit": "hour"},
+        {"event_name": "Charged", "from": "7 days ago", "to": "today", "measure": "sum"},
+        {"event_name": "Charged", "from": "today", "to": "7 days ago"},
+    ),
 )

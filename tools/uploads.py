@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import NotRequired, TypedDict
 
 from tools.api import RecordKind, UploadResult
-from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, compact_schema
+from tools.base import UNIQUE, ToolContext, ToolInput, ToolOutput, ToolSpec, compact_schema
 from tools.exports import json_size
 
 MAX_RECORDS = 200_000
@@ -319,6 +319,24 @@ UPLOAD_EVENTS = ToolSpec(
     open_world=True,
     encodes_strictly=True,
     action_key="upload-events",
+    action_name="Upload Events",
+    endpoints=("/1/upload",),
+    fault_class="upload",
+    examples_valid=(
+        {
+            "events": [
+                {"identity": f"example{UNIQUE}{i}", "evtName": "Example Event", "evtData": {"n": i}} for i in range(3)
+            ]
+        },
+    ),
+    examples_invalid=(
+        {"events": [{"evtName": "X", "evtData": {}}]},
+        {"events": []},
+        {"events": "not a list"},
+        {"events": [{"identity": "a", "evtName": "X", "evtData": "nope"}]},
+        {"events": [{"identity": "a", "evtName": "X", "evtData": None}]},
+        {"events": [{"identity": "a", "evtName": "X"}]},
+    ),
 )
 
 UPLOAD_USER_PROFILES = ToolSpec(
@@ -337,6 +355,16 @@ UPLOAD_USER_PROFILES = ToolSpec(
     open_world=True,
     encodes_strictly=True,
     action_key="upload-user-profiles",
+    action_name="Upload User Profiles",
+    endpoints=("/1/upload",),
+    fault_class="upload",
+    examples_valid=(
+        {"profiles": [{"identity": f"example{UNIQUE}{i}", "profileData": {"Name": f"Example {i}"}} for i in range(3)]},
+    ),
+    examples_invalid=(
+        {"profiles": [{"profileData": {"Name": "x"}}]},
+        {"profiles": [{"identity": "a", "profileData": {}}, {"identity": "b", "profileData": [1]}]},
+    ),
 )
 
 UPLOAD_DEVICE_TOKENS = ToolSpec(
@@ -352,4 +380,19 @@ UPLOAD_DEVICE_TOKENS = ToolSpec(
     open_world=True,
     encodes_strictly=True,
     action_key="upload-device-tokens",
+    action_name="Upload Device Tokens",
+    endpoints=("/1/upload",),
+    fault_class="upload",
+    examples_valid=(
+        {
+            "tokens": [
+                {"objectId": f"example{UNIQUE}{i}", "tokenData": {"id": f"token{UNIQUE}{i}", "type": "fcm"}}
+                for i in range(3)
+            ]
+        },
+    ),
+    examples_invalid=(
+        {"tokens": [{"identity": "a", "tokenData": {"id": "t", "type": "fcm"}}]},
+        {"tokens": [{"objectId": "o", "tokenData": {"id": "t", "type": "carrier-pigeon"}}]},
+    ),
 )

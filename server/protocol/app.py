@@ -44,7 +44,13 @@ _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
         "next_step": {"type": "string"},
     },
 }
-_CONSENT_TOOLS = {"clevertap_create_campaign", "clevertap_delete_user_profile"}
+
+
+def _asks_consent(spec: ToolSpec[Any, Any]) -> bool:
+    """The tool takes a confirm_token itself, so the Membrane action standing in for it must too."""
+    from tools.catalog import CONSENT_TOOLS  # the catalog loads lazily (fast start)
+
+    return spec.name in CONSENT_TOOLS
 
 
 def _finite(value: Any) -> Any:
@@ -69,8 +75,8 @@ def error_result(text: str) -> types.CallToolResult:
 def ok_result(structured: dict[str, Any], scrub: Scrubber | None = None) -> types.CallToolResult:
     """The result as compact JSON text plus the same value as structured content.
 
-    pydantic-core's encoder writes a 60 KB export page three times faster than ``json``; what it refuses (a lone
-    surrogate from upstream) goes through ``json`` and ``_utf8_safe``, and the structured copy is read back from that.
+    pydantic-core's encoder writes an export page much faster than ``json``; what it refuses (a lone surrogate from
+    upstream) goes through ``json`` and ``_utf8_safe``, and the structured copy is read back from that.
     """
     try:
         text = to_json(structured).decode()
@@ -137,7 +143,7 @@ class App:
         live = self.runtime.live_action(spec)
         if live is not None and live.input_schema is not None:
             input_schema = dict(live.input_schema)
-            if spec.name in _CONSENT_TOOLS:
+            if _asks_consent(spec):
                 props = dict(input_schema.get("properties") or {})
                 props["confirm_token"] = {
                     "type": "string",
@@ -335,7 +341,7 @@ class App:
         """Run a popular tool as its Membrane action, checked against Membrane's own input schema."""
         import jsonschema
 
-        token = args.pop("confirm_token", None) if spec.name in _CONSENT_TOOLS else None
+        token = args.pop("confirm_token", None) if _asks_consent(spec) else None
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(args), key=lambda e: list(e.path))
         if errors:
             detail = "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:8])
@@ -348,7 +354,7 @@ class App:
                     "list the tools again to see its inputSchema."
                 ),
             )
-        if spec.name in _CONSENT_TOOLS and self.runtime.settings.confirm != "never":
+        if _asks_consent(spec) and self.runtime.settings.confirm != "never":
             if token is None:
                 confirm, expires = self.runtime.consent.issue(spec.name, args)
                 return {

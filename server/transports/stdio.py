@@ -1,11 +1,10 @@
 """The stdio transport, with a faster parse of incoming messages.
 
-The SDK's ``stdio_server`` validates each line with pydantic's JSON mode against the JSON-RPC message union; on a
-100,000-record ``tools/call`` (14 MB) that takes about 1.5 s (the union's members each build the arguments again),
-while parsing the line once with pydantic-core's parser takes 0.08 s with the collector paused (0.2 s with the C
-``json`` module and the collector running) and validating the parsed object takes microseconds (tool arguments are
-free-form there). The SDK transport is used as it is, fd handling included; only the module it reads the adapter
-from is shadowed, for this module only.
+The SDK's ``stdio_server`` validates each line with pydantic's JSON mode against the JSON-RPC message union, whose
+members each build a large upload's arguments again; parsing the line once with pydantic-core's parser (with the
+collector paused) and validating the parsed object is far cheaper, since tool arguments are free-form there. The
+SDK transport is used as it is, fd handling included; only the module it reads the adapter from is shadowed, for
+this module only.
 """
 
 from __future__ import annotations

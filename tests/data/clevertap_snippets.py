@@ -361,7 +361,7 @@ _TO = {
     "Identity": ["JohnDoe"],
     "objectId": ["_asdnkansdjknaskdjnasjkndja", "-adffajjdfoaiaefiohnefwprjf"],
 }
-_PUSH_CONTENT = {
+_PUSH_CONTENT: dict[str, Any] = {
     "title": "Welcome",
     "body": "Hello world!",
     "platform_specific": {

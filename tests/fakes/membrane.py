@@ -64,6 +64,8 @@ from starlette.types import ASGIApp
 
 # The emulator's fault kinds: one fault table drives the tests of both backends.
 from server.backends.sandbox.config import FAULT_KINDS
+from tools.base import ToolSpec
+from tools.catalog import CATALOG
 
 Scenario = Literal["ok", "setup_failed", "configuration_error", "provide_input"]
 UI_BASE = "https://ui.getmembrane.com"
@@ -204,107 +206,81 @@ _DATE = {"type": "integer", "description": "Date as YYYYMMDD."}
 _STR = {"type": "string"}
 _RECORDS = {"type": "array", "items": {"type": "object"}}
 
-# (key, name, description, input schema): live schemas deliberately differ from the bundled tool inputs.
-LIVE_ACTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
-    (
-        "real-time-user-count",
-        "Real-Time User Count",
+# Live description and input schema of each popular action: live schemas deliberately differ from the bundled tool
+# inputs. Which actions are popular, and their names, come from the catalog.
+_LIVE: dict[str, tuple[str, dict[str, Any]]] = {
+    "real-time-user-count": (
         "Get real-time count of users matching specific criteria.",
         _schema({"userType": {"type": "boolean", "description": "Break the count down by user type."}}),
     ),
-    (
-        "get-campaign-report",
-        "Get Campaign Report",
+    "get-campaign-report": (
         "Get detailed metrics for a specific campaign including delivery stats, open rates, and conversions.",
         _schema({"campaignId": {"type": "integer"}}, ["campaignId"]),
     ),
-    (
-        "upload-device-tokens",
-        "Upload Device Tokens",
+    "upload-device-tokens": (
         "Add device tokens (APNS, FCM, GCM) to user profiles for push notifications.",
         _schema({"tokens": _RECORDS}, ["tokens"]),
     ),
-    (
-        "get-campaigns",
-        "Get Campaigns",
+    "get-campaigns": (
         "Retrieve a list of campaigns from CleverTap.",
         _schema({"fromDate": _DATE, "toDate": _DATE}, ["fromDate", "toDate"]),
     ),
-    (
-        "stop-campaign",
-        "Stop Campaign",
+    "stop-campaign": (
         "Stop a scheduled campaign from being sent.",
         _schema({"campaignId": {"type": "integer"}}, ["campaignId"]),
     ),
-    (
-        "create-campaign",
-        "Create Campaign",
+    "create-campaign": (
         "Create a new marketing campaign in CleverTap.",
         _schema({"campaign": {"type": "object"}}, ["campaign"]),
     ),
-    (
-        "get-profile-count",
-        "Get Profile Count",
+    "get-profile-count": (
         "Get the count of user profiles that triggered a specific event within a date range.",
         _schema({"eventName": _STR, "fromDate": _DATE, "toDate": _DATE}, ["eventName", "fromDate", "toDate"]),
     ),
-    (
-        "get-event-count",
-        "Get Event Count",
+    "get-event-count": (
         "Get the count of a specific event within a date range.",
         _schema(
             {"eventName": _STR, "fromDate": _DATE, "toDate": _DATE, "unique": {"type": "boolean"}},
             ["eventName", "fromDate", "toDate"],
         ),
     ),
-    (
-        "delete-user-profile",
-        "Delete User Profile",
+    "delete-user-profile": (
         "Delete a user profile from CleverTap using their identity or GUID.",
         _schema({"identity": _STR, "guid": _STR}),
     ),
-    (
-        "get-events-by-cursor",
-        "Get Events by Cursor",
+    "get-events-by-cursor": (
         "Fetch the next batch of events using a cursor from a previous Get Events request.",
         _schema({"cursor": _STR}, ["cursor"]),
     ),
-    (
-        "get-events",
-        "Get Events",
+    "get-events": (
         "Download user events from CleverTap.",
         _schema(
             {"eventName": _STR, "fromDate": _DATE, "toDate": _DATE, "batchSize": {"type": "integer"}},
             ["eventName", "fromDate", "toDate"],
         ),
     ),
-    (
-        "get-user-profiles-by-cursor",
-        "Get User Profiles by Cursor",
+    "get-user-profiles-by-cursor": (
         "Fetch the next batch of user profiles using a cursor from a previous Get User Profiles request.",
         _schema({"cursor": _STR}, ["cursor"]),
     ),
-    (
-        "get-user-profiles",
-        "Get User Profiles",
+    "get-user-profiles": (
         "Download user profiles from CleverTap based on event criteria.",
         _schema(
             {"eventName": _STR, "fromDate": _DATE, "toDate": _DATE, "batchSize": {"type": "integer"}},
             ["eventName", "fromDate", "toDate"],
         ),
     ),
-    (
-        "upload-events",
-        "Upload Events",
+    "upload-events": (
         "Upload user events to CleverTap.",
         _schema({"events": _RECORDS}, ["events"]),
     ),
-    (
-        "upload-user-profiles",
-        "Upload User Profiles",
+    "upload-user-profiles": (
         "Upload or update user profiles in CleverTap.",
         _schema({"profiles": _RECORDS}, ["profiles"]),
     ),
+}
+# Actions Membrane has beyond the popular ones: (key, name, description, input schema).
+_OTHER_ACTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
     (
         "get-message-reports",
         "Get Message Reports",
@@ -323,6 +299,20 @@ LIVE_ACTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         "Send a test push notification to one device (fails in this fake).",
         _schema({"objectId": _STR}),
     ),
+]
+
+
+def _live_action(spec: ToolSpec[Any, Any]) -> tuple[str, str, str, dict[str, Any]]:
+    """A popular action as the fake lists it; one the fake has no live schema for yet gets the bundled one."""
+    assert spec.action_key is not None and spec.action_name is not None
+    description, schema = _LIVE.get(spec.action_key) or (spec.description, spec.input_schema())
+    return spec.action_key, spec.action_name, description, schema
+
+
+# (key, name, description, input schema) of every action the fake lists.
+LIVE_ACTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
+    *(_live_action(spec) for spec in CATALOG if spec.action_key),
+    *_OTHER_ACTIONS,
 ]
 
 

@@ -39,8 +39,8 @@ from server.backends.membrane.client import (
 from server.backends.membrane.state import ConnectionStateStore, default_state_dir
 from server.codec.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
-from tools.catalog import CATALOG
 from tools.errors import ConfigurationError, InputError, MembraneError
+from tools.names import POPULAR_ACTION_KEYS
 
 if TYPE_CHECKING:
     from server.config import Settings
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("clevertap_mcp.membrane")
 
 CLEVERTAP_APP_URL = "https://clevertap.com/"
-# The bundled catalog's popular actions (the one inventory): their tools use Membrane's live action when listed.
-POPULAR_ACTION_KEYS: tuple[str, ...] = tuple(spec.action_key for spec in CATALOG if spec.action_key)
 LIVE_ACTIONS_PAGE_SIZE = 100
 LIVE_ACTIONS_MAX_PAGES = 5
 MAX_LONG_POLL_S = 60
