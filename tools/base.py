@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.api import CleverTapApi, ConsentSigner, Executor, HandleStore, ProgressFn
+from tools.api import CleverTapApi, ConsentSigner, Executor, HandleStore, ProgressFn, ScanStore, SchemaCache
 
 
 def _drop_open(schema: Any) -> None:
@@ -75,6 +75,8 @@ class ToolContext:
     max_result_bytes: int = 60_000
     confirm_required: bool = True
     read_only: bool = False
+    scans: ScanStore | None = None  # the local store of scanned events (clevertap_aggregate_events)
+    schemas: SchemaCache | None = None  # discovered schema (clevertap_describe_schema, did-you-mean)
 
     def consent_gate(self, tool: str, payload: Any, token: str | None) -> tuple[str, int] | None:
         """The one consent step of every irreversible call. None: go ahead (confirmation is off, or ``token`` is

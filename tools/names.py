@@ -22,4 +22,6 @@ TOOL_NAMES: tuple[str, ...] = (
     "clevertap_search_actions",
     "clevertap_run_action",
     "clevertap_request",
+    "clevertap_aggregate_events",
+    "clevertap_describe_schema",
 )
