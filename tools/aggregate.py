@@ -226,8 +226,6 @@ async def _native(ctx: ToolContext, args: AggregateInput, g: Grouping) -> Aggreg
     next_step = None
     if pending:
         next_step = "CleverTap is still computing part of this: call again with the same arguments in a few seconds."
-    elif all(v in (0, None) for v in totals.values()):
-        next_step = await did_you_mean(ctx, args.event_name)
     return AggregateOutput(
         groups=groups,
         totals=totals,
@@ -253,16 +251,15 @@ def _store(ctx: ToolContext) -> ScanStore:
 
 
 async def _stream(
-    ctx: ToolContext, store: ScanStore, scan: int, cursor: str | None, soft_s: float, hard_s: float
+    ctx: ToolContext, store: ScanStore, scan: int, cursor: str | None, soft_at: float, hard_at: float
 ) -> tuple[str | None, int | None]:
-    """Fetch pages (one ahead) and store them until the export ends or ``soft_s`` seconds have passed (``hard_s``
-    while not even one page has arrived, so that every call makes progress).
+    """Fetch pages (one ahead) and store them until the export ends or ``soft_at`` (``anyio.current_time()``) has
+    passed; ``hard_at`` while not even one page has arrived, so that every call makes progress.
 
     Returns the cursor to resume from (None: the export is complete) and the scan's record total (None: no page).
     """
     if cursor is None:
         return None, None
-    start = anyio.current_time()
     send, receive = anyio.create_memory_object_stream[tuple[ExportPage | None, Exception | None]](1)
 
     async def fetch() -> None:
@@ -271,7 +268,7 @@ async def _stream(
             async with send:
                 while nxt:
                     try:
-                        left = max(1.0, start + hard_s - anyio.current_time())
+                        left = max(1.0, hard_at - anyio.current_time())
                         page = await ctx.api.export_page(EVENTS_PATH, nxt, budget_s=left)
                     except Exception as exc:  # handed to the consumer, which raises it outside the task group
                         await send.send((None, exc))
@@ -286,7 +283,7 @@ async def _stream(
     failure: Exception | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(fetch)
-        with anyio.CancelScope(deadline=start + hard_s) as scope:
+        with anyio.CancelScope(deadline=hard_at) as scope:
             async for page, error in receive:
                 if error is not None:
                     failure = error
@@ -296,8 +293,8 @@ async def _stream(
                     total = await store.add(scan, page.records)
                 scanned, resume = total, page.next_cursor
                 await ctx.report(total, None, f"scanned {scanned} records")
-                scope.deadline = min(scope.deadline, start + soft_s)
-                if resume is None or anyio.current_time() >= start + soft_s:
+                scope.deadline = min(scope.deadline, soft_at)
+                if resume is None or anyio.current_time() >= soft_at:
                     break
         tg.cancel_scope.cancel()
     receive.close()
@@ -310,11 +307,15 @@ async def _stream(
     return resume, scanned
 
 
-async def _scan(ctx: ToolContext, args: AggregateInput, g: Grouping, state: dict[str, Any]) -> AggregateOutput:
+async def _scan(
+    ctx: ToolContext, args: AggregateInput, g: Grouping, state: dict[str, Any], started: float
+) -> AggregateOutput:
+    """Scan on from ``state`` until the export ends or the call's budget (counted from ``started``) runs low."""
     store = _store(ctx)
     reserve = min(15.0, ctx.budget_s * 0.3)  # time left for grouping and the answer
     scan = int(state["scan"])
-    resume, total = await _stream(ctx, store, scan, state.get("cursor"), ctx.budget_s - reserve, ctx.budget_s * 0.85)
+    soft_at, hard_at = started + ctx.budget_s - reserve, started + ctx.budget_s * 0.85
+    resume, total = await _stream(ctx, store, scan, state.get("cursor"), soft_at, hard_at)
     scanned = int(state.get("scanned") or 0) if total is None else total
     dataset = str(state["dataset"]) if state.get("use_store", True) else ""
     from_, to = args.from_, args.to
@@ -327,8 +328,6 @@ async def _scan(ctx: ToolContext, args: AggregateInput, g: Grouping, state: dict
         if not state.get("use_store", True):
             await store.drop(scan)
         next_step = None
-        if scanned == 0:
-            next_step = await did_you_mean(ctx, args.event_name)
     else:
         handle = await ctx.handles.put({**state, "cursor": resume, "scanned": scanned})
         next_step = (
@@ -360,6 +359,14 @@ def _missing_property_note(table: AggregateTable, g: Grouping) -> str | None:
 
 
 async def aggregate_events(ctx: ToolContext, args: AggregateInput) -> AggregateOutput:
+    out = await _aggregate(ctx, args)
+    if not out.partial and out.next_step is None and all(v in (0, None) for v in out.totals.values()):
+        out.next_step = await did_you_mean(ctx, args.event_name)
+    return out
+
+
+async def _aggregate(ctx: ToolContext, args: AggregateInput) -> AggregateOutput:
+    started = anyio.current_time()
     g = args.grouping()
     query = args.query()
     dataset = dataset_key(query)
@@ -377,7 +384,7 @@ async def aggregate_events(ctx: ToolContext, args: AggregateInput) -> AggregateO
             )
         if not await _store(ctx).has_scan(int(state["scan"])):
             raise InputError("the scan behind this handle is gone.", hint="Call again without handle to start over.")
-        return await _scan(ctx, args, g, state)
+        return await _scan(ctx, args, g, state, started)
     store = ctx.scans
     days = _days(args.from_, args.to)
     covered = await store.covered_days(dataset, days) if store is not None and args.use_store else set()
@@ -417,7 +424,7 @@ async def aggregate_events(ctx: ToolContext, args: AggregateInput) -> AggregateO
         "use_store": args.use_store,
         "covered_days": len([d for d in days if d in covered]),
     }
-    return await _scan(ctx, args, g, state)
+    return await _scan(ctx, args, g, state, started)
 
 
 AGGREGATE_EVENTS = ToolSpec(
