@@ -66,6 +66,13 @@ CASES: dict[str, list[tuple[dict[str, Any], list[str]]]] = {
         ({"method": "TRACE", "path": "/1/now.json"}, ["method"]),
         ({"method": "POST", "path": "/1/upload", "body": {"d": [{"identity": "a"}] * 1001}}, ["1000"]),
     ],
+    "clevertap_aggregate_events": [
+        ({"event_name": "Charged", **DATES, "metrics": ["median:Amount"]}, ["metrics", "sum/avg/min/max"]),
+        ({"event_name": "Charged", **DATES, "group_by": ["day", "day"]}, ["repeat"]),
+        ({"event_name": "Charged", **DATES, "order_by": "revenue"}, ["order_by"]),
+        ({"event_name": "Charged", **DATES, "handle": "ct_gone"}, ["handle", "expired"]),
+    ],
+    "clevertap_describe_schema": [({"event_name": ""}, ["event_name"]), ({"refresh": "now"}, ["refresh"])],
 }
 
 

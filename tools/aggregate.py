@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 import anyio
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tools.api import AggregateTable, Dim, ExportPage, Grouping, Metric, ScanStore
 from tools.base import ToolContext, ToolOutput, ToolSpec
@@ -44,8 +44,8 @@ def parse_dim(text: str) -> Dim:
         dim = Dim(prefix.lower(), rest.strip())
     else:
         dim = Dim("event", name)
-    if not dim.name or '"' in dim.name:
-        raise ValueError(f"{text!r} is not a property name (empty, or contains a double quote)")
+    if not dim.name or '"' in dim.name or any(ord(c) < 32 for c in dim.name):
+        raise ValueError(f"{text!r} is not a property name (empty, or has a double quote or control character)")
     return dim
 
 
@@ -72,6 +72,20 @@ class AggregateInput(QueryInput):
     limit: int = Field(20, ge=1, le=500, description="Max groups.")
     use_store: bool = Field(True, description="false: bypass the local store.")
     handle: str | None = Field(None, description="From a partial result.")
+
+    @field_validator("group_by")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_dim(item)
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_metric(item)
+        return value
 
     @model_validator(mode="after")
     def _spec(self) -> AggregateInput:
