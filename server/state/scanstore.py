@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS coverage(
 CREATE INDEX IF NOT EXISTS coverage_scan ON coverage(scan);
 """
 _ABANDONED_S = 4 * 3600.0  # CleverTap event cursors live at most 4 hours: an older unfinished scan cannot go on
+_SEEN_MAX = 100_000  # users remembered per scan (their profile is written once): a bounded few MB
 _counter = itertools.count()
 
 
@@ -163,6 +164,7 @@ class SqliteScanStore:
         self._temp: str | None = None
         self._path = None if path is None else str(path)
         self._db: sqlite3.Connection | None = None
+        self._seen: dict[int, set[str]] = {}
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -175,7 +177,7 @@ class SqliteScanStore:
             else:
                 Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=30)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "temp_store=FILE", "cache_size=-8000"):
+            for pragma in ("journal_mode=WAL", "synchronous=OFF", "temp_store=FILE", "cache_size=-8000"):
                 db.execute(f"PRAGMA {pragma}")
             db.executescript(_SCHEMA)
             self._db = db
@@ -214,34 +216,43 @@ class SqliteScanStore:
         return await self._run(lambda: self._conn.execute("SELECT 1 FROM scans WHERE id = ?", (scan,)).fetchone())
 
     async def add(self, scan: int, records: Sequence[Mapping[str, Any]]) -> int:
-        prepared = [self._prepare(r) for r in records if isinstance(r, Mapping)]
-        return await self._run(self._add, scan, prepared)
+        return await self._run(self._add, scan, records)
 
     @staticmethod
-    def _prepare(record: Mapping[str, Any]) -> tuple[tuple[Any, ...], tuple[str, str] | None]:
-        raw = record.get("profile")
-        profile: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-        user = _user(profile)
+    def _row(record: Mapping[str, Any], profile: Mapping[str, Any], user: str | None) -> tuple[Any, ...]:
         props = record.get("event_props")
         session = record.get("session_props")
-        row = (
+        return (
             event_day(record.get("ts")),
             user,
             profile.get("platform"),
             to_json(props if isinstance(props, Mapping) else {}, fallback=str).decode(),
             to_json(session, fallback=str).decode() if isinstance(session, Mapping) and session else None,
         )
-        data = profile.get("profileData")
-        known = (user, to_json(data, fallback=str).decode()) if user and isinstance(data, Mapping) else None
-        return row, known
 
-    def _add(self, scan: int, prepared: list[tuple[tuple[Any, ...], tuple[str, str] | None]]) -> int:
-        users = dict(u for _, u in prepared if u is not None)
+    def _add(self, scan: int, records: Sequence[Mapping[str, Any]]) -> int:
+        # A user's profile is the same on all their events of one export: it is written once per scan.
+        seen = self._seen.setdefault(scan, set())
+        if len(seen) > _SEEN_MAX:
+            seen.clear()
+        rows: list[tuple[Any, ...]] = []
+        users: dict[str, str] = {}
+        for record in records:
+            if not isinstance(record, Mapping):
+                continue
+            raw = record.get("profile")
+            profile: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+            user = _user(profile)
+            rows.append((scan, *self._row(record, profile, user)))
+            if user is not None and user not in seen:
+                data = profile.get("profileData")
+                if isinstance(data, Mapping):
+                    users[user] = to_json(data, fallback=str).decode()
+                seen.add(user)
         with self._conn:
             self._conn.execute("BEGIN")
             self._conn.executemany(
-                "INSERT INTO rows(scan, day, user, platform, props, session) VALUES (?, ?, ?, ?, ?, ?)",
-                [(scan, *row) for row, _ in prepared],
+                "INSERT INTO rows(scan, day, user, platform, props, session) VALUES (?, ?, ?, ?, ?, ?)", rows
             )
             self._conn.executemany(
                 "INSERT INTO users(key, profile) VALUES (?, ?) "
@@ -249,7 +260,7 @@ class SqliteScanStore:
                 list(users.items()),
             )
             self._conn.execute(
-                "UPDATE scans SET records = records + ?, used = ? WHERE id = ?", (len(prepared), self._clock(), scan)
+                "UPDATE scans SET records = records + ?, used = ? WHERE id = ?", (len(rows), self._clock(), scan)
             )
         found = self._conn.execute("SELECT records FROM scans WHERE id = ?", (scan,)).fetchone()
         return int(found[0]) if found else 0
@@ -258,6 +269,7 @@ class SqliteScanStore:
         await self._run(self._finish, scan, keep_before)
 
     def _finish(self, scan: int, keep_before: int | None) -> None:
+        self._seen.pop(scan, None)
         found = self._conn.execute("SELECT dataset, from_day, to_day FROM scans WHERE id = ?", (scan,)).fetchone()
         if found is None:
             return
@@ -276,6 +288,7 @@ class SqliteScanStore:
         await self._run(self._drop, scan)
 
     def _drop(self, scan: int) -> None:
+        self._seen.pop(scan, None)
         with self._conn:
             self._conn.execute("BEGIN")
             self._conn.execute("DELETE FROM coverage WHERE scan = ?", (scan,))
