@@ -116,6 +116,8 @@ CASES = [
     Case("clevertap_search_actions", LOCAL),
     Case("clevertap_run_action", READ),
     Case("clevertap_request", RAW),
+    Case("clevertap_aggregate_events", READ),
+    Case("clevertap_describe_schema", READ),
 ]
 
 
@@ -186,6 +188,10 @@ class Args:
             return {"action": "get-event-count", "input": count}
         if tool == "clevertap_request":
             return {"method": "GET", "path": "/1/profile.json", "query": {"identity": "user-00001"}}
+        if tool == "clevertap_aggregate_events":  # a scan of the export, never the local store
+            return {**count, "group_by": ["profile.City"], "metrics": ["sum:Amount"], "use_store": False}
+        if tool == "clevertap_describe_schema":
+            return {"event_name": "Charged", "refresh": True}
         raise AssertionError(f"no arguments for {tool}")
 
 
