@@ -88,7 +88,7 @@ def _user(profile: Mapping[str, Any]) -> str | None:
     for key in ("identity", "email", "objectId", "id"):
         value = profile.get(key)
         if value is not None and value != "":
-            return f"{key[0]}:{value}"
+            return f"{key}:{value}"
     return None
 
 
