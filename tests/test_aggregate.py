@@ -288,3 +288,14 @@ async def test_a_handle_only_continues_its_own_aggregation(monkeypatch: pytest.M
             )
         )
     assert "another event" in message
+
+
+async def test_the_store_drops_the_least_recently_used_scan_beyond_its_size() -> None:
+    # 50 KB: one week of either event fills it, so keeping the second scan drops the first.
+    async with session(CLEVERTAP_MCP_SCAN_STORE_MB="0.05") as (client, _runtime, _app):
+        await call(client, {"event_name": "Charged", **WEEK, "group_by": ["platform"]})
+        await call(client, {"event_name": "Cart Abandoned", **WEEK, "group_by": ["platform"]})
+        latest, _ = await call(client, {"event_name": "Cart Abandoned", **WEEK, "group_by": ["profile.City"]})
+        dropped, _ = await call(client, {"event_name": "Charged", **WEEK, "group_by": ["profile.City"]})
+    assert latest["source"] == "local store"
+    assert dropped["source"] == "export" and dropped["records_scanned"] > 0
