@@ -154,7 +154,7 @@ async def event_schema(ctx: ToolContext, event_name: str, *, refresh: bool = Fal
         "properties": describe_values(p for p in props if isinstance(p, dict)),
         "session_properties": sorted({str(k) for s in sessions if isinstance(s, dict) for k in s}),
         "records_sampled": len(records),
-        "obtained": f"from the {len(records)} most recent-first-page records of the last {WINDOW_DAYS} days",
+        "obtained": f"from the first export page ({len(records)} records) of the last {WINDOW_DAYS} days",
     }
     _stamp(doc)
     if cache is not None:
