@@ -1,7 +1,7 @@
 """Benchmark clevertap-mcp against its floors: cold start, tools/list size, call latency, upload, export, memory.
 
     python bench/run.py [--quick] [--only coldstart,toolslist,latency,bulk] [--runs N] [--calls N]
-                        [--upload N] [--export N] [--latency-tool NAME --latency-args JSON]
+                        [--upload N] [--export N] [--aggregate N] [--latency-tool NAME --latency-args JSON]
 
 Prints machine info and a Markdown table of every figure beside its target, writes the figures as JSON to
 bench/results/last.json. A missed target prints MISSED and still exits 0; the exit code is 1 only when a measurement
@@ -711,6 +711,100 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
     )
 
 
+# -- aggregation ---------------------------------------------------------------------------------------------------
+
+
+def bench_aggregate(report: Report, n_events: int, budget_s: float, timeout_s: float) -> None:
+    """clevertap_aggregate_events over ``n_events`` events of one closed day on ``sandbox serve`` (direct backend):
+    the scan through its handles inside ``budget_s`` per call, peak memory after each call (it must not grow with
+    the records scanned), the exact totals, then a breakdown by another property from the local store."""
+    day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    start_ts = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+    date_int = int(day.strftime("%Y%m%d"))
+    with tempfile.TemporaryDirectory(prefix="clevertap-mcp-bench-") as cache, sandbox_api() as base:
+        t0 = time.perf_counter()
+        loaded = run_floor_upload(base, n_events, start_ts, 0, timeout_s)
+        if loaded["processed"] != n_events:
+            raise BenchError(f"the loader uploaded {loaded['processed']} of {n_events} events")
+        load_s = time.perf_counter() - t0
+        env = child_env(
+            {
+                "CLEVERTAP_ACCOUNT_ID": SANDBOX_ACCOUNT,
+                "CLEVERTAP_PASSCODE": SANDBOX_PASSCODE,
+                "CLEVERTAP_API_BASE_URL": base,
+                "CLEVERTAP_MCP_CALL_BUDGET": str(budget_s),
+                "XDG_CACHE_HOME": cache,  # the local store of scans lives here, and goes with it
+            }
+        )
+        query = {"event_name": EVENT_NAME, "from": date_int, "to": date_int}
+        first = {**query, "group_by": ["Sku"], "metrics": ["count", "users", "sum:Amount"], "limit": 5}
+        with rpc("server", [*SERVER_CMD, "--backend", "clevertap"], env) as srv:
+            srv.initialize()
+            idle = memory_mb(srv.pid)
+            t0 = time.perf_counter()
+            steps: list[dict[str, Any]] = []
+            args: dict[str, Any] = first
+            while True:
+                out = srv.tool("clevertap_aggregate_events", args, budget_s + 60)["structuredContent"]
+                steps.append({"records_scanned": out["records_scanned"], **memory_mb(srv.pid)})
+                if not out.get("partial"):
+                    break
+                if len(steps) > 1000:
+                    raise BenchError("the aggregation did not finish in 1000 calls")
+                args = {**first, "handle": out["handle"]}
+            scan_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            follow = srv.tool(
+                "clevertap_aggregate_events", {**query, "group_by": ["Channel"], "metrics": ["count", "sum:Amount"]}
+            )["structuredContent"]
+            follow_s = time.perf_counter() - t0
+    expected_sum = sum(i % 500 for i in range(n_events))
+    totals = out["totals"]
+    if (totals["count"], round(totals["sum:Amount"])) != (n_events, expected_sum):
+        raise BenchError(f"the aggregation answered {totals}, expected count {n_events} and sum {expected_sum}")
+    if follow["source"] != "local store" or follow["totals"]["count"] != n_events:
+        raise BenchError(f"the follow-up did not come from the local store: {follow}")
+    first_peak, last_peak = steps[0]["VmHWM"], steps[-1]["VmHWM"]
+    report.details["aggregate"] = {
+        "events": n_events,
+        "load_s": load_s,
+        "budget_s": budget_s,
+        "calls": len(steps),
+        "scan_s": scan_s,
+        "follow_up_s": follow_s,
+        "idle_mb": idle,
+        "steps": steps,
+        "totals": totals,
+        "follow_up": follow,
+    }
+    growth = last_peak - first_peak
+    report.add(
+        Figure(
+            "aggregate",
+            f"scan + group by Sku, {n_events:,} events (count, users, sum)",
+            n_events / scan_s,
+            "rec/s",
+            note=f"{scan_s:.1f} s, {len(steps)} call(s) of <= {budget_s:.0f} s via handle",
+        ),
+        Figure(
+            "aggregate",
+            f"peak RSS after {steps[0]['records_scanned']:,} vs {n_events:,} records scanned",
+            growth,
+            "MB",
+            "< 50 MB growth",
+            len(steps) == 1 or growth < 50,
+            note=f"{first_peak:.0f} -> {last_peak:.0f} MB (idle {idle['VmRSS']:.0f} MB)",
+        ),
+        Figure(
+            "aggregate",
+            "follow-up by Channel from the local store (no export)",
+            follow_s * 1000,
+            "ms",
+            note=f"source: {follow['source']}",
+        ),
+    )
+
+
 # -- output --------------------------------------------------------------------------------------------------------
 
 
@@ -753,7 +847,7 @@ def markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ("coldstart", "toolslist", "latency", "bulk", "http", "count")
+SECTIONS = ("coldstart", "toolslist", "latency", "bulk", "http", "count", "aggregate")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -767,6 +861,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bulk-runs", type=int, help="upload pairs, server and floor interleaved (default 5, quick 1)")
     parser.add_argument("--latency-tool", default=LATENCY_TOOL, help="the server tool timed against echo")
     parser.add_argument("--latency-args", default=json.dumps(LATENCY_ARGS), help="its arguments as JSON")
+    parser.add_argument("--aggregate", type=int, help="events the aggregation scans (default 1000000, quick 50000)")
+    parser.add_argument("--aggregate-budget", type=float, default=30.0, help="call budget (s) of the aggregation")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for one upload or export")
     parser.add_argument(
         "--http-requests", type=int, help="HTTP calls per client count and side (default 3000, quick 300)"
@@ -787,6 +883,7 @@ def main(argv: list[str] | None = None) -> int:
         "bulk_runs": ns.bulk_runs or (1 if ns.quick else 5),
         "http_requests": ns.http_requests or (300 if ns.quick else 3000),
         "http_pairs": ns.http_pairs or (1 if ns.quick else 3),
+        "aggregate": ns.aggregate or (50_000 if ns.quick else 1_000_000),
         "latency_tool": ns.latency_tool,
         "latency_args": json.loads(ns.latency_args),
         "sections": only,
@@ -808,6 +905,7 @@ def main(argv: list[str] | None = None) -> int:
         "bulk": lambda: bench_bulk(report, config["upload"], config["export"], ns.timeout, config["bulk_runs"]),
         "http": lambda: paths.bench_http(report, config["http_requests"], config["http_pairs"]),
         "count": lambda: paths.bench_count(report, 5 if ns.quick else 21),
+        "aggregate": lambda: bench_aggregate(report, config["aggregate"], ns.aggregate_budget, ns.timeout * 3),
     }
     for name in only:
         started = time.perf_counter()

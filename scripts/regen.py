@@ -47,6 +47,12 @@ ENVIRONMENT: tuple[tuple[str, str, str], ...] = (
     ("CLEVERTAP_MCP_TIMEOUT", "`60`", "Seconds to wait for one HTTP answer from CleverTap."),
     ("CLEVERTAP_MCP_CONNECT_TIMEOUT", "`10`", "Seconds to wait for a connection to CleverTap."),
     ("CLEVERTAP_MCP_RETRY_BACKOFF", "`0.5`", "First retry delay of reads (doubles, with jitter; Retry-After wins)."),
+    (
+        "CLEVERTAP_MCP_SCAN_STORE_MB",
+        "`256`",
+        "Disk kept per account for scanned closed days, so follow-up aggregations skip the export (`0`: none).",
+    ),
+    ("CLEVERTAP_MCP_SCHEMA_TTL", "`3600`", "Seconds a discovered schema (event names, properties) is reused."),
     ("CLEVERTAP_MCP_SECRET", "random per process", "HMAC key of confirm tokens; share it between HTTP replicas."),
     ("CLEVERTAP_MCP_HTTP_TOKEN", "", "Bearer token required by `--transport http` (mandatory off loopback)."),
     ("CLEVERTAP_MCP_ALLOWED_HOSTS", "loopback names", "Extra Host names accepted by the HTTP transport."),

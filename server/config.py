@@ -45,6 +45,9 @@ class Settings(BaseModel):
     connect_timeout_s: float = Field(10.0, gt=0)
     retry_backoff_s: float = Field(0.5, ge=0)
     max_result_bytes: int = Field(60_000, ge=4_000)
+    # clevertap_aggregate_events keeps scanned closed days on disk, per account, up to this size (0: keep nothing).
+    scan_store_mb: float = Field(256.0, ge=0)
+    schema_ttl_s: float = Field(3600.0, ge=0)
 
     @property
     def has_membrane_credentials(self) -> bool:
@@ -118,6 +121,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         ("http_timeout_s", "CLEVERTAP_MCP_TIMEOUT"),
         ("connect_timeout_s", "CLEVERTAP_MCP_CONNECT_TIMEOUT"),
         ("retry_backoff_s", "CLEVERTAP_MCP_RETRY_BACKOFF"),
+        ("scan_store_mb", "CLEVERTAP_MCP_SCAN_STORE_MB"),
+        ("schema_ttl_s", "CLEVERTAP_MCP_SCHEMA_TTL"),
     ):
         number = _env(env, name)
         if number is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -18,10 +18,14 @@ from server.policies.audit import AuditLog
 from server.policies.scrub import Scrubber
 from server.state.consent import HmacConsentSigner
 from server.state.handles import MemoryHandleStore
+from server.state.schema_cache import MemorySchemaCache
 from tools.api import ActionInfo, ActionRun, CleverTapApi, Executor, HandleStore, ProgressFn
 from tools.base import ToolContext, ToolSpec
 from tools.errors import InputError
 from tools.names import TOOL_NAMES
+
+if TYPE_CHECKING:
+    from server.state.scanstore import SqliteScanStore
 
 log = logging.getLogger("clevertap_mcp")
 
@@ -95,6 +99,8 @@ class Runtime:
         self._executor: Executor | None = None
         self._api: CleverTapApi | None = None
         self.tools_changed_listener: Callable[[], Awaitable[None]] | None = None
+        self._scans: SqliteScanStore | None = None
+        self.schemas = MemorySchemaCache(settings.schema_ttl_s)
 
     # -- construction -------------------------------------------------------------------------------------------
     @property
@@ -168,7 +174,28 @@ class Runtime:
         if self.tools_changed_listener is not None:
             await self.tools_changed_listener()
 
+    @property
+    def scans(self) -> SqliteScanStore:
+        """The local store of scanned events, per account. The embedded sandbox's data lives and dies with this
+        process, so its store is a private temporary file."""
+        if self._scans is None:
+            from server.state.scanstore import SqliteScanStore, account_file, default_dir
+
+            s = self.settings
+            max_bytes = int(s.scan_store_mb * 1024 * 1024)
+            account = {
+                "clevertap": f"clevertap|{s.clevertap_api_base_url or s.clevertap_region}|{s.clevertap_account_id}",
+                "membrane": f"membrane|{s.membrane_api_url}|{s.membrane_connection_id or s.membrane_tenant_key}|"
+                + (s.membrane_token.get_secret_value() if s.membrane_token else ""),
+            }.get(self.backend)
+            path = None if account is None or max_bytes == 0 else account_file(default_dir(), account)
+            self._scans = SqliteScanStore(path, max_bytes=max_bytes)
+        return self._scans
+
     async def aclose(self) -> None:
+        if self._scans is not None:
+            self._scans.close()
+            self._scans = None
         close = getattr(self._executor, "aclose", None)
         if close is not None:
             await close()
@@ -185,6 +212,8 @@ class Runtime:
             max_result_bytes=self.settings.max_result_bytes,
             confirm_required=self.settings.confirm != "never",
             read_only=self.settings.read_only,
+            scans=self.scans,
+            schemas=self.schemas,
         )
 
     @property

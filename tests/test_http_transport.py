@@ -128,7 +128,7 @@ async def test_initialize_list_and_call_over_http(sandbox_url: str, mode: str) -
         assert count["count"] > 0
         assert "calendar date" in err(await client.call_tool("clevertap_get_event_count", {**ARGS, "from": 20260230}))
         resources = (await client.list_resources()).resources
-        assert {str(r.uri) for r in resources} == {"clevertap://catalog", "clevertap://regions"}
+        assert {str(r.uri) for r in resources} == {"clevertap://catalog", "clevertap://regions", "clevertap://schema"}
 
 
 async def test_missing_or_wrong_token_gets_401_json(sandbox_url: str) -> None:

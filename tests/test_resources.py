@@ -26,7 +26,11 @@ def _json(result: types.ReadResourceResult) -> dict:
 async def test_list_and_read_both_resources(mode: str) -> None:
     async with mcp_client(mode=mode) as client:
         listed = await client.list_resources()
-        assert {str(r.uri) for r in listed.resources} == {"clevertap://catalog", "clevertap://regions"}
+        assert {str(r.uri) for r in listed.resources} == {
+            "clevertap://catalog",
+            "clevertap://regions",
+            "clevertap://schema",
+        }
         assert all(r.mime_type == "application/json" and r.description for r in listed.resources)
 
         catalog = _json(await client.read_resource("clevertap://catalog"))

@@ -177,3 +177,82 @@ class ConsentSigner(Protocol):
     def verify(self, tool: str, payload: Any, token: str) -> None:
         """Raise ConsentRequired unless ``token`` was issued for this tool and this exact payload and is unexpired."""
         ...
+
+
+# -- analytics: the local store of scanned events and the schema cache ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dim:
+    """What a group or a metric reads: ``source`` is day, week, month, platform, event, profile or session; ``name``
+    the property for the last three."""
+
+    source: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """``op`` (count, users, sum, avg, min, max) of ``target``; ``label`` is how the caller wrote it."""
+
+    op: str
+    label: str
+    target: Dim | None = None
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """One aggregation over stored rows: groups (label, dim), metrics, ordering and a row limit."""
+
+    group_by: tuple[tuple[str, Dim], ...]
+    metrics: tuple[Metric, ...]
+    order_by: str
+    descending: bool
+    limit: int
+
+
+@dataclass(frozen=True)
+class AggregateTable:
+    groups: list[dict[str, Any]]
+    totals: dict[str, Any]
+    groups_total: int
+
+
+class ScanStore(Protocol):
+    """Scanned event records of one account, kept per dataset (an event and its filters) and day."""
+
+    async def covered_days(self, dataset: str, days: Sequence[int]) -> set[int]:
+        """The ``days`` for which a finished scan of ``dataset`` is kept."""
+        ...
+
+    async def open_scan(self, dataset: str, from_: int, to: int) -> int:
+        """A new, empty scan; returns its id."""
+        ...
+
+    async def has_scan(self, scan: int) -> bool: ...
+
+    async def add(self, scan: int, records: Sequence[Mapping[str, Any]]) -> int:
+        """Store one export page's records (CleverTap's event export shape); returns the scan's record total."""
+        ...
+
+    async def finish(self, scan: int, keep_before: int | None) -> None:
+        """The scan is complete: keep its days before ``keep_before`` (YYYYMMDD) for later queries (None: keep none)."""
+        ...
+
+    async def aggregate(
+        self, dataset: str, from_: int, to: int, scan: int | None, grouping: Grouping
+    ) -> AggregateTable:
+        """Aggregate the kept days of ``dataset`` in [from_, to], with ``scan``'s rows for the days not kept."""
+        ...
+
+    async def drop(self, scan: int) -> None: ...
+
+
+class SchemaCache(Protocol):
+    """Discovered schema documents of one account, expiring after ``ttl_s``."""
+
+    ttl_s: float
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, value: Mapping[str, Any]) -> None: ...

@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from tools.api import CleverTapApi, ConsentSigner, Executor, HandleStore, ProgressFn
+from tools.api import CleverTapApi, ConsentSigner, Executor, HandleStore, ProgressFn, ScanStore, SchemaCache
 from tools.charts import Chart
 
 
@@ -81,6 +81,9 @@ class ToolContext:
 
     def attach_chart(self, chart: Chart) -> None:
         self.charts.append(chart)
+
+    scans: ScanStore | None = None  # the local store of scanned events (clevertap_aggregate_events)
+    schemas: SchemaCache | None = None  # discovered schema (clevertap_describe_schema, did-you-mean)
 
     def consent_gate(self, tool: str, payload: Any, token: str | None) -> tuple[str, int] | None:
         """The one consent step of every irreversible call. None: go ahead (confirmation is off, or ``token`` is

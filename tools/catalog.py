@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from tools.actions import RUN_ACTION, SEARCH_ACTIONS
+from tools.aggregate import AGGREGATE_EVENTS
 from tools.api import ActionInfo
 from tools.base import ToolSpec, strip_titles
 from tools.campaigns import CREATE_CAMPAIGN, GET_CAMPAIGN_REPORT, GET_CAMPAIGNS, STOP_CAMPAIGN
@@ -16,6 +17,7 @@ from tools.exports import GET_EVENTS, GET_EVENTS_BY_CURSOR, GET_USER_PROFILES, G
 from tools.profiles import DELETE_USER_PROFILE
 from tools.proxy import REQUEST
 from tools.realtime import REAL_TIME_USER_COUNT
+from tools.schema import DESCRIBE_SCHEMA
 from tools.top_values import GET_TOP_VALUES
 from tools.trends import GET_TRENDS
 from tools.uploads import UPLOAD_DEVICE_TOKENS, UPLOAD_EVENTS, UPLOAD_USER_PROFILES
@@ -42,6 +44,8 @@ CATALOG: tuple[ToolSpec[Any, Any], ...] = (
     REQUEST,
     GET_TRENDS,
     GET_TOP_VALUES,
+    AGGREGATE_EVENTS,
+    DESCRIBE_SCHEMA,
 )
 
 # Membrane's names for the popular actions (the seed's table), so every backend lists them the same way.

@@ -79,6 +79,10 @@ async def _count(ctx: ToolContext, args: CountInput, path: str) -> CountOutput:
             f"CleverTap is still counting. Call this tool again with the same arguments plus req_id={result.req_id!r} "
             "(and a larger wait_seconds if you can wait)."
         )
+    elif result.count == 0:
+        from tools.schema import did_you_mean  # tools.schema is loaded only when an answer is empty
+
+        next_step = await did_you_mean(ctx, args.event_name)
     return CountOutput.model_validate(
         {
             "done": result.done,

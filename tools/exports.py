@@ -158,7 +158,14 @@ async def _start(ctx: ToolContext, kind: ExportKind, args: ExportInput) -> Expor
     path = _PATHS[kind]
     await ctx.report(0, None, f"starting the {kind} export")
     cursor = await ctx.api.start_export(path, args.query(), batch_size=args.batch_size, flags=args.flags() or None)
-    return await _serve(ctx, kind, {"kind": kind, "path": path, "cursor": cursor, "buffer": []}, args.max_records)
+    out = await _serve(ctx, kind, {"kind": kind, "path": path, "cursor": cursor, "buffer": []}, args.max_records)
+    if out.done and not out.records:
+        from tools.schema import did_you_mean  # tools.schema is loaded only when an export is empty
+
+        hint = await did_you_mean(ctx, args.event_name)
+        if hint:
+            out.next_step = f"{out.next_step} {hint}"
+    return out
 
 
 async def _continue(ctx: ToolContext, kind: ExportKind, args: CursorInput) -> ExportOutput:

@@ -24,6 +24,8 @@ TOOL_NAMES: tuple[str, ...] = (
     "clevertap_request",
     "clevertap_get_trends",
     "clevertap_get_top_values",
+    "clevertap_aggregate_events",
+    "clevertap_describe_schema",
 )
 # The Membrane popular actions the typed tools stand for.
 POPULAR_ACTION_KEYS: tuple[str, ...] = (

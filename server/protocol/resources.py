@@ -7,6 +7,7 @@ action, which tools change the account, and which regional API root an account i
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from server.runtime import Runtime
 
 CATALOG_URI = "clevertap://catalog"
 REGIONS_URI = "clevertap://regions"
+SCHEMA_URI = "clevertap://schema"  # ?refresh=1 rediscovers, ?event=Charged adds that event's properties
 _JSON = "application/json"
 
 
@@ -45,6 +47,20 @@ def catalog_document(runtime: Runtime) -> dict[str, Any]:
 
 def regions_document() -> dict[str, Any]:
     return {"default": DEFAULT_REGION, "regions": dict(REGIONS)}
+
+
+async def schema_resource(runtime: Runtime, uri: str) -> dict[str, Any]:
+    """The discovered schema, as clevertap_describe_schema returns it; a failure is the tool's own error text."""
+    from tools.errors import ToolFailure
+    from tools.schema import schema_document
+
+    params = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)
+    event = (params.get("event") or [""])[0] or None
+    refresh = (params.get("refresh") or ["0"])[0].lower() in ("1", "true", "yes")
+    try:
+        return await schema_document(runtime.context(), event, refresh=refresh)
+    except ToolFailure as failure:
+        raise MCPError(code=types.INTERNAL_ERROR, message=runtime.scrub(failure.render())) from None
 
 
 class Resources:
@@ -85,6 +101,14 @@ class Resources:
                     mime_type=_JSON,
                 ),
                 types.Resource(
+                    uri=SCHEMA_URI,
+                    name="schema",
+                    title="CleverTap account schema",
+                    description="Event names and profile properties learned from recent data, cached with a TTL; "
+                    f"{SCHEMA_URI}?event=<name> adds that event's properties, ?refresh=1 rediscovers.",
+                    mime_type=_JSON,
+                ),
+                types.Resource(
                     uri=REGIONS_URI,
                     name="regions",
                     title="CleverTap regions",
@@ -112,10 +136,12 @@ class Resources:
             document = catalog_document(self._runtime_for(ctx))
         elif uri == REGIONS_URI:
             document = regions_document()
+        elif uri == SCHEMA_URI or uri.startswith(SCHEMA_URI + "?"):
+            document = await schema_resource(self._runtime_for(ctx), uri)
         else:
             raise MCPError(
                 code=types.INVALID_PARAMS,
-                message=f"unknown resource {uri!r}; this server has {CATALOG_URI} and {REGIONS_URI}",
+                message=f"unknown resource {uri!r}; this server has {CATALOG_URI}, {REGIONS_URI} and {SCHEMA_URI}",
             )
         text = json.dumps(document, indent=2, ensure_ascii=False)
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, mime_type=_JSON, text=text)])
