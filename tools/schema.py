@@ -105,16 +105,23 @@ async def account_schema(ctx: ToolContext, *, refresh: bool = False) -> dict[str
             return cached
     profiles: list[dict[str, Any]] = []
     probe_used = None
+    answered = False
+    failure: ToolFailure | None = None
     for probe in PROBES:
         try:
             profiles = await _first_page(ctx, "/1/profiles.json", probe, PROFILE_SAMPLE)
         except (CleverTapCredentialsError, ConfigurationError):
             raise
-        except ToolFailure:
-            continue  # an account without this system event
+        except ToolFailure as exc:
+            failure = exc  # an account without this system event, or CleverTap failing
+            continue
+        answered = True
         if profiles:
             probe_used = probe
             break
+    if not answered and failure is not None:
+        # Not one probe got an answer: that is CleverTap failing, not an account with nothing to learn from.
+        raise failure
     events: dict[str, int] = {}
     for record in profiles:
         summary = record.get("events")
