@@ -128,6 +128,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     region = data.get("clevertap_region")
     if region is not None and region not in REGIONS:
         raise ValueError(f"CLEVERTAP_REGION={region!r} is not a CleverTap region; use one of {', '.join(REGIONS)}")
+    base_url = data.get("clevertap_api_base_url")
+    if isinstance(base_url, str):
+        from server.backends.clevertap.regions import base_url_for
+
+        base_url_for(None, base_url)  # a bad scheme or a malformed URL stops the server here, said plainly
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

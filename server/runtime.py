@@ -27,6 +27,7 @@ log = logging.getLogger("clevertap_mcp")
 
 SANDBOX_ACCOUNT_ID = "DEMO-SANDBOX"
 SANDBOX_PASSCODE = "sandbox"
+_FIX_AND_RESTART = "Fix the setting named above, restart the MCP server, then run clevertap_connect."
 
 
 def validation_message(exc: ValidationError, limit: int = 8) -> str:
@@ -141,8 +142,15 @@ class Runtime:
             from server.backends.clevertap.regions import base_url_for
 
             assert s.clevertap_account_id is not None and s.clevertap_passcode is not None
+            try:
+                base_url = base_url_for(s.clevertap_region, s.clevertap_api_base_url)
+            except ValueError as exc:
+                # Settings built without load_settings (tests, embedders): still a configuration error, not a crash.
+                from server.backends.clevertap.executor import UnconfiguredExecutor
+
+                return UnconfiguredExecutor(f"Invalid configuration: {exc}.", hint=_FIX_AND_RESTART)
             return HttpExecutor(
-                base_url=base_url_for(s.clevertap_region, s.clevertap_api_base_url),
+                base_url=base_url,
                 account_id=s.clevertap_account_id,
                 passcode=s.clevertap_passcode.get_secret_value(),
                 name="clevertap",

@@ -278,11 +278,12 @@ class UnconfiguredExecutor:
 
     name = "unconfigured"
 
-    def __init__(self, reason: str | None = None) -> None:
+    def __init__(self, reason: str | None = None, *, hint: str = CONFIGURE_HINT) -> None:
         self.reason = reason or "No CleverTap backend is configured."
+        self.hint = hint
 
     def _error(self) -> ConfigurationError:
-        return ConfigurationError(self.reason, hint=CONFIGURE_HINT)
+        return ConfigurationError(self.reason, hint=self.hint)
 
     async def request(
         self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None
@@ -296,4 +297,4 @@ class UnconfiguredExecutor:
         raise self._error()
 
     async def connect(self, wait_seconds: float, progress: ProgressFn | None = None) -> ConnectResult:
-        return ConnectResult(backend=self.name, state="NOT_CONFIGURED", message=self.reason, next_step=CONFIGURE_HINT)
+        return ConnectResult(backend=self.name, state="NOT_CONFIGURED", message=self.reason, next_step=self.hint)
