@@ -58,7 +58,14 @@ def _safety_flags(parser: argparse.ArgumentParser) -> None:
         "--redact-pii",
         action="store_true",
         default=None,
-        help="mask email, phone and name fields in exported records (env CLEVERTAP_MCP_REDACT_PII=1)",
+        help="mask personal data in every result: email, phone and name keys at any depth, email addresses and "
+        "phone numbers anywhere (env CLEVERTAP_MCP_REDACT_PII=1)",
+    )
+    parser.add_argument(
+        "--redact-keys",
+        metavar="KEYS",
+        help="comma-separated extra keys whose values --redact-pii masks, besides email, phone and name "
+        "(env CLEVERTAP_MCP_REDACT_KEYS)",
     )
     parser.add_argument(
         "--audit-log", metavar="PATH", help="append one JSON line per write attempt (env CLEVERTAP_MCP_AUDIT_LOG)"
@@ -131,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             tools=parse_tool_names(ns.tools),
             exclude_tools=parse_tool_names(ns.exclude_tools),
             redact_pii=ns.redact_pii,
+            redact_keys=parse_tool_names(ns.redact_keys),
             audit_log=ns.audit_log,
         )
         from server.runtime import Runtime

@@ -36,6 +36,11 @@ class Settings(BaseModel):
     tools: tuple[str, ...] | None = None
     exclude_tools: tuple[str, ...] = ()
     redact_pii: bool = False
+    redact_keys: tuple[str, ...] = Field(
+        (),
+        description="Extra keys whose values --redact-pii masks, besides email, phone and name "
+        "(env CLEVERTAP_MCP_REDACT_KEYS, comma-separated; case, '_', '-' and spaces are ignored).",
+    )
     audit_log: str | None = None
 
     # HMAC key for confirmation tokens; replicas that share it accept each other's tokens.
@@ -112,6 +117,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     data["tools"] = _names(_env(env, "CLEVERTAP_MCP_TOOLS"))
     data["exclude_tools"] = _names(_env(env, "CLEVERTAP_MCP_EXCLUDE_TOOLS")) or ()
     data["redact_pii"] = (_env(env, "CLEVERTAP_MCP_REDACT_PII") or "").lower() in _TRUE
+    data["redact_keys"] = _names(_env(env, "CLEVERTAP_MCP_REDACT_KEYS")) or ()
     data["audit_log"] = _env(env, "CLEVERTAP_MCP_AUDIT_LOG")
     for field, name in (
         ("call_budget_s", "CLEVERTAP_MCP_CALL_BUDGET"),

@@ -87,6 +87,8 @@ class Runtime:
         for secret in (settings.clevertap_passcode, settings.membrane_token, settings.membrane_workspace_secret):
             if secret is not None:
                 self.scrub.add(secret.get_secret_value())
+        if settings.clevertap_passcode is not None:
+            self.scrub.add_basic(settings.clevertap_account_id, settings.clevertap_passcode.get_secret_value())
         key = settings.consent_secret.get_secret_value().encode() if settings.consent_secret else None
         self.consent = HmacConsentSigner(key)
         self.handles: HandleStore = MemoryHandleStore()
