@@ -24,7 +24,9 @@ commands:
 environment: MEMBRANE_TOKEN, MEMBRANE_API_URL, MEMBRANE_WORKSPACE_KEY/SECRET, MEMBRANE_TENANT_KEY,
 MEMBRANE_CONNECTION_ID,
 CLEVERTAP_ACCOUNT_ID, CLEVERTAP_PASSCODE, CLEVERTAP_REGION, CLEVERTAP_API_BASE_URL, CLEVERTAP_MCP_BACKEND,
-CLEVERTAP_MCP_READ_ONLY, CLEVERTAP_MCP_CONFIRM (see README)."""
+CLEVERTAP_MCP_READ_ONLY, CLEVERTAP_MCP_CONFIRM, CLEVERTAP_MCP_REDACT_KEYS,
+CLEVERTAP_MCP_MAX_FRAME_BYTES (largest stdio message, default 64 MiB),
+CLEVERTAP_MCP_MAX_UPSTREAM_BYTES (largest CleverTap answer read, default 64 MiB) (see README)."""
 
 
 def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -177,7 +179,7 @@ async def _serve_stdio(runtime: Any) -> None:
 
     server, _ = build_server(runtime)
     try:
-        async with stdio_server() as (read, write):
+        async with stdio_server(runtime.settings.max_frame_bytes) as (read, write):
             await server.run(read, write, server.create_initialization_options(NotificationOptions(tools_changed=True)))
     finally:
         await runtime.aclose()

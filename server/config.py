@@ -50,6 +50,18 @@ class Settings(BaseModel):
     connect_timeout_s: float = Field(10.0, gt=0)
     retry_backoff_s: float = Field(0.5, ge=0)
     max_result_bytes: int = Field(60_000, ge=4_000)
+    max_frame_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=4_096,
+        description="Largest stdio message accepted, in bytes (env CLEVERTAP_MCP_MAX_FRAME_BYTES); a longer line is "
+        "refused as it streams, without being held.",
+    )
+    max_upstream_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=4_096,
+        description="Largest CleverTap answer read, in bytes (env CLEVERTAP_MCP_MAX_UPSTREAM_BYTES); a longer one is "
+        "refused while it streams.",
+    )
 
     @property
     def has_membrane_credentials(self) -> bool:
@@ -124,6 +136,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         ("http_timeout_s", "CLEVERTAP_MCP_TIMEOUT"),
         ("connect_timeout_s", "CLEVERTAP_MCP_CONNECT_TIMEOUT"),
         ("retry_backoff_s", "CLEVERTAP_MCP_RETRY_BACKOFF"),
+        ("max_frame_bytes", "CLEVERTAP_MCP_MAX_FRAME_BYTES"),
+        ("max_upstream_bytes", "CLEVERTAP_MCP_MAX_UPSTREAM_BYTES"),
     ):
         number = _env(env, name)
         if number is not None:
