@@ -138,6 +138,7 @@ class Runtime:
                 name="sandbox",
                 region="sandbox",
                 local_actions=self,
+                max_answer_bytes=s.max_upstream_bytes,
             )
         if self.backend == "clevertap":
             from server.backends.clevertap.executor import HttpExecutor
@@ -160,6 +161,7 @@ class Runtime:
                 local_actions=self,
                 connect_timeout_s=s.connect_timeout_s,
                 read_timeout_s=s.http_timeout_s,
+                max_answer_bytes=s.max_upstream_bytes,
             )
         if self.backend == "membrane":
             from server.backends.membrane.executor import MembraneExecutor
