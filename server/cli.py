@@ -80,7 +80,10 @@ def _transport_flags(parser: argparse.ArgumentParser) -> None:
         choices=["stdio", "http"],
         default="stdio",
         help="stdio (default), or Streamable HTTP at /mcp (env CLEVERTAP_MCP_HTTP_TOKEN, CLEVERTAP_MCP_ALLOWED_HOSTS, "
-        "CLEVERTAP_MCP_REDIS_URL, CLEVERTAP_MCP_SECRET)",
+        "CLEVERTAP_MCP_REDIS_URL, CLEVERTAP_MCP_SECRET; bounds: CLEVERTAP_MCP_HTTP_IDLE_TIMEOUT (s, default 15), "
+        "CLEVERTAP_MCP_HTTP_HEADER_TIMEOUT (s, default 10), CLEVERTAP_MCP_HTTP_BODY_TIMEOUT (s without body data, "
+        "default 30), CLEVERTAP_MCP_MAX_USER_RUNTIMES (per X-Membrane-Token, default 64), "
+        "CLEVERTAP_MCP_USER_RUNTIMES_MEMORY_MB (default 1024))",
     )
     parser.add_argument("--host", dest="http_host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", dest="http_port", type=int, default=8000, help="HTTP port (default 8000)")
@@ -166,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     if ns.transport == "http":
         from server.transports.http import HttpOptions, serve_http
 
-        return serve_http(runtime, HttpOptions.from_env(ns.http_host, ns.http_port))
+        try:
+            options = HttpOptions.from_env(ns.http_host, ns.http_port, max_body_bytes=settings.max_frame_bytes)
+        except ValueError as exc:
+            print(f"clevertap-mcp: {exc}", file=sys.stderr)
+            return 2
+        return serve_http(runtime, options)
     anyio.run(_serve_stdio, runtime)
     return 0
 
