@@ -219,6 +219,11 @@ async def test_an_evicted_runtime_is_closed_and_released_unless_a_request_still_
         assert closed == ["other-0"], closed
         gc.collect()
         assert idle() is None, "an evicted idle runtime is still referenced"
+        # The request that holds ``busy`` keeps using it after the eviction, not a fresh runtime for its token.
+        held = SimpleNamespace(
+            scope={"clevertap_mcp.runtime": busy}, headers={"x-membrane-token": "busy-token-1234567"}
+        )
+        assert pool.resolve(SimpleNamespace(request=held)) is busy
         busy_closed: list[bool] = []
         busy_aclose = busy.aclose
 

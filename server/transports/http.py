@@ -44,6 +44,7 @@ ALLOWED_HOSTS_ENV = "CLEVERTAP_MCP_ALLOWED_HOSTS"
 REDIS_URL_ENV = "CLEVERTAP_MCP_REDIS_URL"
 SECRET_ENV = "CLEVERTAP_MCP_SECRET"
 MEMBRANE_TOKEN_HEADER = "x-membrane-token"
+_HELD_RUNTIME = "clevertap_mcp.runtime"  # ASGI scope key: the per-user runtime a request holds
 MCP_PATH = "/mcp"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -363,7 +364,11 @@ class RuntimePool:
 
     def resolve(self, ctx: Any) -> Runtime:
         """``App``'s ``runtime_for``: reads ``X-Membrane-Token`` from the HTTP request behind ``ctx``."""
-        headers = getattr(getattr(ctx, "request", None), "headers", None)
+        request = getattr(ctx, "request", None)
+        held = getattr(request, "scope", {}).get(_HELD_RUNTIME) if request is not None else None
+        if isinstance(held, Runtime):
+            return held  # the one PoolScope holds for this request, even if evicted since
+        headers = getattr(request, "headers", None)
         token = headers.get(MEMBRANE_TOKEN_HEADER) if headers is not None else None
         if not token or not token.strip():
             return self.base
@@ -421,7 +426,7 @@ class PoolScope:
         key = self.pool.checkout(token)
         runtime = self.pool.for_token(token)
         try:
-            await self.app(scope, receive, send)
+            await self.app({**scope, _HELD_RUNTIME: runtime}, receive, send)
         finally:
             self.pool.checkin(key, runtime)
 
