@@ -24,7 +24,9 @@ commands:
 environment: MEMBRANE_TOKEN, MEMBRANE_API_URL, MEMBRANE_WORKSPACE_KEY/SECRET, MEMBRANE_TENANT_KEY,
 MEMBRANE_CONNECTION_ID,
 CLEVERTAP_ACCOUNT_ID, CLEVERTAP_PASSCODE, CLEVERTAP_REGION, CLEVERTAP_API_BASE_URL, CLEVERTAP_MCP_BACKEND,
-CLEVERTAP_MCP_READ_ONLY, CLEVERTAP_MCP_CONFIRM (see README)."""
+CLEVERTAP_MCP_READ_ONLY, CLEVERTAP_MCP_CONFIRM, CLEVERTAP_MCP_REDACT_KEYS,
+CLEVERTAP_MCP_MAX_FRAME_BYTES (largest stdio message, default 64 MiB),
+CLEVERTAP_MCP_MAX_UPSTREAM_BYTES (largest CleverTap answer read, default 64 MiB) (see README)."""
 
 
 def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -58,7 +60,14 @@ def _safety_flags(parser: argparse.ArgumentParser) -> None:
         "--redact-pii",
         action="store_true",
         default=None,
-        help="mask email, phone and name fields in exported records (env CLEVERTAP_MCP_REDACT_PII=1)",
+        help="mask personal data in every result: email, phone and name keys at any depth, email addresses and "
+        "phone numbers anywhere (env CLEVERTAP_MCP_REDACT_PII=1)",
+    )
+    parser.add_argument(
+        "--redact-keys",
+        metavar="KEYS",
+        help="comma-separated extra keys whose values --redact-pii masks, besides email, phone and name "
+        "(env CLEVERTAP_MCP_REDACT_KEYS)",
     )
     parser.add_argument(
         "--audit-log", metavar="PATH", help="append one JSON line per write attempt (env CLEVERTAP_MCP_AUDIT_LOG)"
@@ -71,7 +80,10 @@ def _transport_flags(parser: argparse.ArgumentParser) -> None:
         choices=["stdio", "http"],
         default="stdio",
         help="stdio (default), or Streamable HTTP at /mcp (env CLEVERTAP_MCP_HTTP_TOKEN, CLEVERTAP_MCP_ALLOWED_HOSTS, "
-        "CLEVERTAP_MCP_REDIS_URL, CLEVERTAP_MCP_SECRET)",
+        "CLEVERTAP_MCP_REDIS_URL, CLEVERTAP_MCP_SECRET; bounds: CLEVERTAP_MCP_HTTP_IDLE_TIMEOUT (s, default 15), "
+        "CLEVERTAP_MCP_HTTP_HEADER_TIMEOUT (s, default 10), CLEVERTAP_MCP_HTTP_BODY_TIMEOUT (s without body data, "
+        "default 30), CLEVERTAP_MCP_MAX_USER_RUNTIMES (per X-Membrane-Token, default 64), "
+        "CLEVERTAP_MCP_USER_RUNTIMES_MEMORY_MB (default 1024))",
     )
     parser.add_argument("--host", dest="http_host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", dest="http_port", type=int, default=8000, help="HTTP port (default 8000)")
@@ -131,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             tools=parse_tool_names(ns.tools),
             exclude_tools=parse_tool_names(ns.exclude_tools),
             redact_pii=ns.redact_pii,
+            redact_keys=parse_tool_names(ns.redact_keys),
             audit_log=ns.audit_log,
         )
         from server.runtime import Runtime
@@ -156,7 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     if ns.transport == "http":
         from server.transports.http import HttpOptions, serve_http
 
-        return serve_http(runtime, HttpOptions.from_env(ns.http_host, ns.http_port))
+        try:
+            options = HttpOptions.from_env(ns.http_host, ns.http_port, max_body_bytes=settings.max_frame_bytes)
+        except ValueError as exc:
+            print(f"clevertap-mcp: {exc}", file=sys.stderr)
+            return 2
+        return serve_http(runtime, options)
     anyio.run(_serve_stdio, runtime)
     return 0
 
@@ -171,7 +189,7 @@ async def _serve_stdio(runtime: Any) -> None:
     server, _ = build_server(runtime)
     settle_for_serving()
     try:
-        async with stdio_server() as (read, write):
+        async with stdio_server(runtime.settings.max_frame_bytes) as (read, write):
             await server.run(read, write, server.create_initialization_options(NotificationOptions(tools_changed=True)))
     finally:
         await runtime.aclose()

@@ -36,6 +36,11 @@ class Settings(BaseModel):
     tools: tuple[str, ...] | None = None
     exclude_tools: tuple[str, ...] = ()
     redact_pii: bool = False
+    redact_keys: tuple[str, ...] = Field(
+        (),
+        description="Extra keys whose values --redact-pii masks, besides email, phone and name "
+        "(env CLEVERTAP_MCP_REDACT_KEYS, comma-separated; case, '_', '-' and spaces are ignored).",
+    )
     audit_log: str | None = None
 
     # HMAC key for confirmation tokens; replicas that share it accept each other's tokens.
@@ -48,6 +53,18 @@ class Settings(BaseModel):
     # clevertap_aggregate_events keeps scanned closed days on disk, per account, up to this size (0: keep nothing).
     scan_store_mb: float = Field(256.0, ge=0)
     schema_ttl_s: float = Field(3600.0, ge=0)
+    max_frame_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=4_096,
+        description="Largest stdio message accepted, in bytes (env CLEVERTAP_MCP_MAX_FRAME_BYTES); a longer line is "
+        "refused as it streams, without being held.",
+    )
+    max_upstream_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=4_096,
+        description="Largest CleverTap answer read, in bytes (env CLEVERTAP_MCP_MAX_UPSTREAM_BYTES); a longer one is "
+        "refused while it streams.",
+    )
 
     @property
     def has_membrane_credentials(self) -> bool:
@@ -115,6 +132,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     data["tools"] = _names(_env(env, "CLEVERTAP_MCP_TOOLS"))
     data["exclude_tools"] = _names(_env(env, "CLEVERTAP_MCP_EXCLUDE_TOOLS")) or ()
     data["redact_pii"] = (_env(env, "CLEVERTAP_MCP_REDACT_PII") or "").lower() in _TRUE
+    data["redact_keys"] = _names(_env(env, "CLEVERTAP_MCP_REDACT_KEYS")) or ()
     data["audit_log"] = _env(env, "CLEVERTAP_MCP_AUDIT_LOG")
     for field, name in (
         ("call_budget_s", "CLEVERTAP_MCP_CALL_BUDGET"),
@@ -123,6 +141,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
         ("retry_backoff_s", "CLEVERTAP_MCP_RETRY_BACKOFF"),
         ("scan_store_mb", "CLEVERTAP_MCP_SCAN_STORE_MB"),
         ("schema_ttl_s", "CLEVERTAP_MCP_SCHEMA_TTL"),
+        ("max_frame_bytes", "CLEVERTAP_MCP_MAX_FRAME_BYTES"),
+        ("max_upstream_bytes", "CLEVERTAP_MCP_MAX_UPSTREAM_BYTES"),
     ):
         number = _env(env, name)
         if number is not None:
@@ -133,6 +153,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     region = data.get("clevertap_region")
     if region is not None and region not in REGIONS:
         raise ValueError(f"CLEVERTAP_REGION={region!r} is not a CleverTap region; use one of {', '.join(REGIONS)}")
+    base_url = data.get("clevertap_api_base_url")
+    if isinstance(base_url, str):
+        from server.backends.clevertap.regions import base_url_for
+
+        base_url_for(None, base_url)  # a bad scheme or a malformed URL stops the server here, said plainly
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:

@@ -31,6 +31,7 @@ log = logging.getLogger("clevertap_mcp")
 
 SANDBOX_ACCOUNT_ID = "DEMO-SANDBOX"
 SANDBOX_PASSCODE = "sandbox"
+_FIX_AND_RESTART = "Fix the setting named above, restart the MCP server, then run clevertap_connect."
 
 
 def validation_message(exc: ValidationError, limit: int = 8) -> str:
@@ -90,6 +91,8 @@ class Runtime:
         for secret in (settings.clevertap_passcode, settings.membrane_token, settings.membrane_workspace_secret):
             if secret is not None:
                 self.scrub.add(secret.get_secret_value())
+        if settings.clevertap_passcode is not None:
+            self.scrub.add_basic(settings.clevertap_account_id, settings.clevertap_passcode.get_secret_value())
         key = settings.consent_secret.get_secret_value().encode() if settings.consent_secret else None
         self.consent = HmacConsentSigner(key)
         self.handles: HandleStore = MemoryHandleStore()
@@ -142,14 +145,22 @@ class Runtime:
                 name="sandbox",
                 region="sandbox",
                 local_actions=self,
+                max_answer_bytes=s.max_upstream_bytes,
             )
         if self.backend == "clevertap":
             from server.backends.clevertap.executor import HttpExecutor
             from server.backends.clevertap.regions import base_url_for
 
             assert s.clevertap_account_id is not None and s.clevertap_passcode is not None
+            try:
+                base_url = base_url_for(s.clevertap_region, s.clevertap_api_base_url)
+            except ValueError as exc:
+                # Settings built without load_settings (tests, embedders): still a configuration error, not a crash.
+                from server.backends.clevertap.executor import UnconfiguredExecutor
+
+                return UnconfiguredExecutor(f"Invalid configuration: {exc}.", hint=_FIX_AND_RESTART)
             return HttpExecutor(
-                base_url=base_url_for(s.clevertap_region, s.clevertap_api_base_url),
+                base_url=base_url,
                 account_id=s.clevertap_account_id,
                 passcode=s.clevertap_passcode.get_secret_value(),
                 name="clevertap",
@@ -157,6 +168,7 @@ class Runtime:
                 local_actions=self,
                 connect_timeout_s=s.connect_timeout_s,
                 read_timeout_s=s.http_timeout_s,
+                max_answer_bytes=s.max_upstream_bytes,
             )
         if self.backend == "membrane":
             from server.backends.membrane.executor import MembraneExecutor

@@ -1,9 +1,9 @@
 """Raw bytes on a real stdio server's stdin: after every bad frame the server still answers tools/list, and every
 line it writes on stdout is a JSON-RPC message (strict JSON: no NaN or Infinity literals).
 
-What the SDK does with bad frames (mcp/server/stdio.py): stdin is decoded as UTF-8 with ``errors="replace"``, each line
-is validated as one JSON-RPC message, and a line that does not validate is handed to the session as an exception, which
-drops it without an answer (so no id is needed to survive it). Valid requests with an unknown method get -32601.
+What the transport does with bad frames (server/transports/stdio.py): stdin is decoded as UTF-8 (``errors="replace"``),
+each line is validated as one JSON-RPC message; a line that is not JSON gets -32700 and one that is no message -32600,
+both with ``id: null`` (tests/test_stdio_bounds.py). Valid requests with an unknown method get -32601.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
     with_config,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, to_json
 from typing_extensions import NotRequired, TypedDict
 
 from tools.api import RecordKind, UploadResult
@@ -23,6 +23,9 @@ from tools.base import UNIQUE, ToolContext, ToolInput, ToolOutput, ToolSpec, com
 from tools.exports import json_size
 
 MAX_RECORDS = 200_000
+# No legitimate record comes near this (CleverTap: 512-byte values, 256 custom keys); a 100 MB value is never sent.
+MAX_RECORD_BYTES = 256 * 1024
+_SIZE_RUN = 64
 _SHOWN_UNPROCESSED = 100
 _SHOWN_RECORD_BYTES = 500
 _SHOWN_RANGES = 50
@@ -143,8 +146,39 @@ def malformed_summary(
     return f"{len(bad)} of {total} {noun} are malformed (0-based indices; nothing was sent): {shown}"
 
 
+def oversized_records(value: Any, limit: int = MAX_RECORD_BYTES) -> dict[int, list[str]]:
+    """Record index -> why it is too large, for records whose JSON passes ``limit`` bytes.
+
+    Runs of records are measured together (one encode each, so a 100,000-record upload costs about one encode of
+    the whole); only a run that passes the limit is measured record by record."""
+    if not isinstance(value, list):
+        return {}
+    problems: dict[int, list[str]] = {}
+    for start in range(0, len(value), _SIZE_RUN):
+        run = value[start : start + _SIZE_RUN]
+        if _json_len(run) <= limit:
+            continue
+        for offset, record in enumerate(run):
+            size = _json_len(record)
+            if size > limit:
+                problems[start + offset] = [
+                    f"the record is {size:,} bytes as JSON, over the limit of {limit:,} per record (CleverTap keeps "
+                    "each property value to 512 bytes)"
+                ]
+    return problems
+
+
+def _json_len(value: Any) -> int:
+    try:
+        return len(to_json(value))
+    except (ValueError, TypeError):
+        return 0  # not JSON: the record validation says what is wrong with it
+
+
 def _validate_list(value: Any, handler: Callable[[Any], Any], noun: str, data_key: str | None = None) -> Any:
     missing = _raw_problems(value, data_key) if data_key is not None else {}
+    for index, problems in oversized_records(value).items():
+        missing.setdefault(index, []).extend(problems)
     total = len(value) if isinstance(value, list) else 0
     try:
         validated = handler(value)

@@ -15,7 +15,7 @@ from mcp.server import Server, ServerRequestContext
 from pydantic_core import PydanticSerializationError, to_json
 
 from server.codec.wirejson import strict_json
-from server.policies.privacy import redact
+from server.policies.privacy import Redactor, mask_text
 from server.policies.scrub import Scrubber
 from server.runtime import Runtime, parse_input
 from tools.base import ToolSpec, strip_titles
@@ -51,6 +51,12 @@ def _asks_consent(spec: ToolSpec[Any, Any]) -> bool:
     from tools.catalog import CONSENT_TOOLS  # the catalog loads lazily (fast start)
 
     return spec.name in CONSENT_TOOLS
+_CHART_WITHHELD = (
+    "No chart is attached: --redact-pii masked values in this result that the picture would show. The numbers above "
+    "are complete; ask without personal properties (or without --redact-pii) for a chart."
+)
+# Results that describe the server and its catalog, never account data: --redact-pii masks patterns there, not keys.
+_METADATA_TOOLS = {"clevertap_connect", "clevertap_search_actions"}
 
 
 def _finite(value: Any) -> Any:
@@ -72,22 +78,42 @@ def error_result(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=_utf8_safe(text))], is_error=True)
 
 
-def ok_result(structured: dict[str, Any], scrub: Scrubber | None = None) -> types.CallToolResult:
-    """The result as compact JSON text plus the same value as structured content.
+_WITHHELD = (
+    "the result was withheld: it carried a credential in a form the scrubber could not cut out. What to do: "
+    "narrow the request (the upstream answer echoes a secret); nothing else was affected."
+)
 
-    pydantic-core's encoder writes an export page much faster than ``json``; what it refuses (a lone surrogate from
-    upstream) goes through ``json`` and ``_utf8_safe``, and the structured copy is read back from that.
+
+def ok_result(
+    structured: dict[str, Any], scrub: Scrubber | None = None, redact: Redactor | None = None
+) -> types.CallToolResult:
+    """The result as compact JSON text plus the same value as structured content: the one place every result leaves.
+
+    ``redact`` (``--redact-pii``) masks personal data and ``scrub`` masks credentials in every encoding the value can
+    carry them; both work on the value, so the text and the structured copy agree. pydantic-core's encoder writes a
+    export page much faster than ``json``; what it refuses (a lone surrogate from upstream) goes through
+    ``json`` and ``_utf8_safe``, and the structured copy is read back from that.
     """
-    try:
-        text = to_json(structured).decode()
-    except (PydanticSerializationError, ValueError, TypeError, RecursionError):
-        text = _utf8_safe(json.dumps(structured, ensure_ascii=False, separators=(",", ":"), default=str))
+    if redact is not None:
+        structured = redact(structured)
+    text, lenient = _encode(structured)
+    if lenient:
         structured = json.loads(text)
     if scrub is not None and scrub.holds_secret(text):
         # An upstream that echoes a credential (raw proxy bodies, action outputs) must not put it in a result.
-        text = scrub.secrets_only(text)
-        structured = json.loads(text)
+        structured = scrub.value(structured)
+        text, _ = _encode(structured)
+        if scrub.holds_secret(text):
+            return error_result(_WITHHELD)
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
+
+
+def _encode(structured: dict[str, Any]) -> tuple[str, bool]:
+    """Compact JSON text, and whether it came from the lenient path (the structured copy must be read back)."""
+    try:
+        return to_json(structured).decode(), False
+    except (PydanticSerializationError, ValueError, TypeError, RecursionError):
+        return _utf8_safe(json.dumps(structured, ensure_ascii=False, separators=(",", ":"), default=str)), True
 
 
 RuntimeResolver = Callable[[ServerRequestContext[Any]], Runtime]
@@ -193,29 +219,37 @@ class App:
         outcome = "ok"
         structured: dict[str, Any] | None = None
         charts: list[Chart] = []
+        redact = self._redactor(params.name)
         try:
             structured = await self._call(ctx, params.name, params.arguments, charts)
-            if runtime.settings.redact_pii:
-                structured = redact(structured)
             if structured.get("confirm_token"):
                 outcome = "preview"
-            result = ok_result(structured, runtime.scrub)
-            for chart in charts:
-                result.content.extend(self.charts.blocks(chart, owner=runtime))
+            withheld = False
+            if redact is not None and charts:
+                # A chart is drawn from the unmasked values: when masking changed any, the picture would show them.
+                masked = redact(structured)
+                withheld = masked != structured
+                structured, redact = masked, None
+            result = ok_result(structured, runtime.scrub, redact)
+            if withheld:
+                result.content.append(types.TextContent(type="text", text=_CHART_WITHHELD))
+            else:
+                for chart in charts:
+                    result.content.extend(self.charts.blocks(chart, owner=runtime))
         except ToolFailure as failure:
             outcome = f"error:{failure.layer}"
             if failure.layer != "input":
                 log.info("tool %s failed: %s", params.name, failure.message)
-            result = error_result(runtime.scrub(failure.render()))
+            text = runtime.scrub(failure.render())
+            result = error_result(mask_text(text) if redact is not None else text)
         except Exception as exc:
             outcome = "error:internal"
             log.exception("tool %s crashed", params.name)
-            result = error_result(
-                runtime.scrub(
-                    f"Internal error: {type(exc).__name__}: {exc}\nWhat to do: this is a bug in clevertap-mcp; "
-                    "the server keeps serving, so you may retry or use another tool."
-                )
+            text = runtime.scrub(
+                f"Internal error: {type(exc).__name__}: {exc}\nWhat to do: this is a bug in clevertap-mcp; "
+                "the server keeps serving, so you may retry or use another tool."
             )
+            result = error_result(mask_text(text) if redact is not None else text)
         self._audit(params.name, params.arguments, outcome, structured)
         if self._tools_changed:
             self._tools_changed = False
@@ -224,6 +258,13 @@ class App:
             except Exception:
                 log.debug("could not send tools/list_changed", exc_info=True)
         return result
+
+    def _redactor(self, name: str) -> Redactor | None:
+        """With --redact-pii, the masking for ``name``'s result; metadata tools keep their key names readable."""
+        settings = self.runtime.settings
+        if not settings.redact_pii:
+            return None
+        return Redactor(settings.redact_keys, by_key=name not in _METADATA_TOOLS)
 
     def _audit(self, name: str, arguments: Any, outcome: str, structured: dict[str, Any] | None) -> None:
         audit = self.runtime.audit

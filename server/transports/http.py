@@ -13,6 +13,7 @@ one deployment serves many users, each with their own Membrane connection.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -43,8 +44,19 @@ ALLOWED_HOSTS_ENV = "CLEVERTAP_MCP_ALLOWED_HOSTS"
 REDIS_URL_ENV = "CLEVERTAP_MCP_REDIS_URL"
 SECRET_ENV = "CLEVERTAP_MCP_SECRET"
 MEMBRANE_TOKEN_HEADER = "x-membrane-token"
+_HELD_RUNTIME = "clevertap_mcp.runtime"  # ASGI scope key: the per-user runtime a request holds
 MCP_PATH = "/mcp"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+# (field, env var, type): the documented knobs of the HTTP transport (README, Configuration).
+_NUMERIC_ENV: tuple[tuple[str, str, type], ...] = (
+    ("idle_timeout_s", "CLEVERTAP_MCP_HTTP_IDLE_TIMEOUT", float),
+    ("header_timeout_s", "CLEVERTAP_MCP_HTTP_HEADER_TIMEOUT", float),
+    ("body_timeout_s", "CLEVERTAP_MCP_HTTP_BODY_TIMEOUT", float),
+    ("max_user_runtimes", "CLEVERTAP_MCP_MAX_USER_RUNTIMES", int),
+    ("user_runtimes_memory_mb", "CLEVERTAP_MCP_USER_RUNTIMES_MEMORY_MB", int),
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -71,18 +83,43 @@ class HttpOptions:
     # Extra Host names ("mcp.example.com" any port, "mcp.example.com:443" exactly); "*" turns the check off.
     allowed_hosts: tuple[str, ...] = ()
     redis_url: str | None = None
+    # Per-user runtimes (X-Membrane-Token): at most this many, and idle ones are dropped while the process is over
+    # the memory budget.
     max_user_runtimes: int = 64
+    user_runtimes_memory_mb: int = 1024
+    # Seconds: an idle keep-alive connection, a request's headers, and each wait for more of its body.
+    idle_timeout_s: float = 15.0
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_body_bytes: int = 64 * 1024 * 1024
 
     @classmethod
-    def from_env(cls, host: str, port: int, env: Mapping[str, str] | None = None) -> HttpOptions:
+    def from_env(
+        cls, host: str, port: int, env: Mapping[str, str] | None = None, *, max_body_bytes: int | None = None
+    ) -> HttpOptions:
         env = os.environ if env is None else env
         hosts = tuple(h.strip().lower() for h in (_env(env, ALLOWED_HOSTS_ENV) or "").split(",") if h.strip())
+        numbers: dict[str, Any] = {}
+        for field, name, kind in _NUMERIC_ENV:
+            value = _env(env, name)
+            if value is None:
+                continue
+            try:
+                number = kind(value)
+            except ValueError:
+                raise ValueError(f"{name}={value!r} is not a number") from None
+            if number <= 0:
+                raise ValueError(f"{name} must be greater than 0")
+            numbers[field] = number
+        if max_body_bytes is not None:
+            numbers["max_body_bytes"] = max_body_bytes
         return cls(
             host=host,
             port=port,
             token=_env(env, TOKEN_ENV),
             allowed_hosts=hosts,
             redis_url=_env(env, REDIS_URL_ENV),
+            **numbers,
         )
 
     def problems(self) -> list[str]:
@@ -198,22 +235,47 @@ def _attach(runtime: Runtime, handles: HandleStore) -> None:
     runtime.handles = handles
 
 
+def _rss_mb() -> float | None:
+    """This process's resident memory now (Linux ``/proc``), or None where that cannot be read."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _Entry:
+    __slots__ = ("runtime", "users")
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.users = 0
+
+
 class RuntimePool:
     """The runtime for each request: the deployment's own, or one per ``X-Membrane-Token`` (bounded LRU).
 
     Per-user runtimes reuse the deployment's settings with the caller's Membrane token (and none of the deployment's
-    own Membrane credentials), and share its handle store. An evicted runtime is closed after a grace period so
-    that a call still running on it can finish.
+    own Membrane credentials), and share its handle store. Bounds: at most ``max_items``, and while the process is
+    over ``memory_mb`` a new one first drops every idle one. An evicted runtime is closed and forgotten at once, or,
+    when requests are still using it (``checkout``/``checkin`` around each HTTP request), as the last one ends.
     """
 
     def __init__(
-        self, base: Runtime, *, handles: HandleStore | None = None, max_items: int = 64, close_grace_s: float = 300.0
+        self,
+        base: Runtime,
+        *,
+        handles: HandleStore | None = None,
+        max_items: int = 64,
+        memory_mb: int | None = None,
     ) -> None:
         self.base = base
         self.handles = handles
         self._max = max_items
-        self._grace = close_grace_s
-        self._items: OrderedDict[str, Runtime] = OrderedDict()
+        self._memory_mb = memory_mb
+        self._items: OrderedDict[str, _Entry] = OrderedDict()
+        self._pending: set[_Entry] = set()  # evicted, still used by a request: closed when the last one ends
         self._closing: set[Runtime] = set()
         self._task_group: anyio.abc.TaskGroup | None = None
         if handles is not None:
@@ -227,12 +289,17 @@ class RuntimePool:
     def __len__(self) -> int:
         return len(self._items)
 
-    def for_token(self, token: str) -> Runtime:
-        key = hashlib.sha256(token.encode()).hexdigest()
-        runtime = self._items.get(key)
-        if runtime is not None:
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def _entry(self, token: str) -> _Entry:
+        key = self._key(token)
+        entry = self._items.get(key)
+        if entry is not None:
             self._items.move_to_end(key)
-            return runtime
+            return entry
+        self._relieve_memory()
         settings = self.base.settings.model_copy(
             update={
                 "backend": "membrane",
@@ -246,15 +313,62 @@ class RuntimePool:
         runtime = Runtime(settings, scrubber=Scrubber())
         if self.handles is not None:
             _attach(runtime, self.handles)
-        self._items[key] = runtime
+        entry = self._items[key] = _Entry(runtime)
         while len(self._items) > self._max:
-            _, evicted = self._items.popitem(last=False)
-            self._retire(evicted)
-        return runtime
+            _, oldest = self._items.popitem(last=False)
+            self._evict(oldest)
+        return entry
+
+    def for_token(self, token: str) -> Runtime:
+        return self._entry(token).runtime
+
+    def checkout(self, token: str) -> str:
+        """Mark the token's runtime in use by one more request; returns the key to ``checkin`` with."""
+        self._entry(token).users += 1
+        return self._key(token)
+
+    def checkin(self, key: str, runtime: Runtime) -> None:
+        entry = self._items.get(key)
+        if entry is not None and entry.runtime is runtime:
+            entry.users -= 1
+            return
+        # Evicted while the request ran: this entry is no longer in the table.
+        for pending in list(self._pending):
+            if pending.runtime is runtime:
+                pending.users -= 1
+                if pending.users <= 0:
+                    self._pending.discard(pending)
+                    self._start_close(runtime)
+
+    def _evict(self, entry: _Entry) -> None:
+        if entry.users > 0:
+            self._pending.add(entry)
+        else:
+            self._start_close(entry.runtime)
+
+    def _relieve_memory(self) -> None:
+        if self._memory_mb is None:
+            return
+        rss = _rss_mb()
+        if rss is None or rss <= self._memory_mb:
+            return
+        idle = [key for key, entry in self._items.items() if entry.users == 0]
+        log.warning(
+            "process memory %.0f MiB is over the per-user runtime budget of %d MiB: dropping %d idle runtimes",
+            rss,
+            self._memory_mb,
+            len(idle),
+        )
+        for key in idle:
+            self._evict(self._items.pop(key))
 
     def resolve(self, ctx: Any) -> Runtime:
         """``App``'s ``runtime_for``: reads ``X-Membrane-Token`` from the HTTP request behind ``ctx``."""
-        headers = getattr(getattr(ctx, "request", None), "headers", None)
+        request = getattr(ctx, "request", None)
+        held = getattr(request, "scope", {}).get(_HELD_RUNTIME) if request is not None else None
+        if isinstance(held, Runtime):
+            return held  # the one PoolScope holds for this request, even if evicted since
+        headers = getattr(request, "headers", None)
         token = headers.get(MEMBRANE_TOKEN_HEADER) if headers is not None else None
         if not token or not token.strip():
             return self.base
@@ -263,23 +377,19 @@ class RuntimePool:
             return self.base
         return self.for_token(token.strip())
 
-    def _retire(self, runtime: Runtime) -> None:
+    def _start_close(self, runtime: Runtime) -> None:
         if self._task_group is None:
             return
         self._closing.add(runtime)
-
-        async def close_later() -> None:
-            await anyio.sleep(self._grace)
-            await self._close(runtime)
-
-        self._task_group.start_soon(close_later)
+        self._task_group.start_soon(self._close, runtime)
 
     async def _close(self, runtime: Runtime) -> None:
-        self._closing.discard(runtime)
         try:
             await runtime.aclose()
         except Exception:
             log.debug("closing a runtime failed", exc_info=True)
+        finally:
+            self._closing.discard(runtime)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -291,12 +401,139 @@ class RuntimePool:
                 self._task_group = None
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True):
-                    for runtime in [*self._items.values(), *self._closing, self.base]:
+                    entries = [e.runtime for e in [*self._items.values(), *self._pending]]
+                    for runtime in [*entries, *self._closing, self.base]:
                         await self._close(runtime)
                     self._items.clear()
+                    self._pending.clear()
                     close = getattr(self.handles, "aclose", None)
                     if close is not None:
                         await close()
+
+
+class PoolScope:
+    """Holds the caller's per-user runtime for the whole HTTP request, so that eviction never closes it mid-call."""
+
+    def __init__(self, app: ASGIApp, pool: RuntimePool) -> None:
+        self.app = app
+        self.pool = pool
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = _headers(scope).get(MEMBRANE_TOKEN_HEADER, "").strip() if scope["type"] == "http" else ""
+        if not token or not self.pool.honours_user_tokens:
+            await self.app(scope, receive, send)
+            return
+        key = self.pool.checkout(token)
+        runtime = self.pool.for_token(token)
+        try:
+            await self.app({**scope, _HELD_RUNTIME: runtime}, receive, send)
+        finally:
+            self.pool.checkin(key, runtime)
+
+
+class BodyGuard:
+    """Reads a request body before the application does: larger than ``max_bytes`` gets 413, a client that stops
+    sending for ``timeout_s`` gets 408; the body is then replayed to the application as it came."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _headers(scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message: Any = None
+            with anyio.move_on_after(self.timeout_s):
+                message = await receive()
+            if message is None:
+                await _json_response(
+                    send,
+                    408,
+                    {"error": "request_timeout", "message": f"No body data for {self.timeout_s:g} s."},
+                    [(b"connection", b"close")],
+                )
+                return
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._too_large(send)
+                return
+            chunks.append(body)
+            more = bool(message.get("more_body", False))
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        await _json_response(
+            send,
+            413,
+            {
+                "error": "payload_too_large",
+                "message": f"The request body is larger than {self.max_bytes} bytes (CLEVERTAP_MCP_MAX_FRAME_BYTES).",
+            },
+            [(b"connection", b"close")],
+        )
+
+
+def bounded_h11_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, closing a connection whose request headers do not arrive in ``header_timeout_s``
+    (uvicorn itself waits forever for a request that was opened and never finished, or never started)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class BoundedH11Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self.conn.their_state is h11.IDLE:
+                self._arm()
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:
+                self._disarm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_later(header_timeout_s, self._expired)
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _expired(self) -> None:
+            self._header_timer = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+    return BoundedH11Protocol
 
 
 # -- the application --------------------------------------------------------------------------------------------------
@@ -316,7 +553,9 @@ def build_http_app(runtime: Runtime, options: HttpOptions, *, handles: HandleSto
 
     from server.protocol.app import build_server
 
-    pool = RuntimePool(runtime, handles=handles, max_items=options.max_user_runtimes)
+    pool = RuntimePool(
+        runtime, handles=handles, max_items=options.max_user_runtimes, memory_mb=options.user_runtimes_memory_mb
+    )
     server, _ = build_server(runtime, runtime_for=pool.resolve)
     manager = StreamableHTTPSessionManager(server, json_response=True, stateless=True)
 
@@ -326,8 +565,9 @@ def build_http_app(runtime: Runtime, options: HttpOptions, *, handles: HandleSto
         async with pool.running(), manager.run():
             yield
 
-    starlette = Starlette(routes=[Route(MCP_PATH, endpoint=_AsgiEndpoint(manager.handle_request))], lifespan=lifespan)
-    app: ASGIApp = starlette
+    endpoint = _AsgiEndpoint(PoolScope(manager.handle_request, pool))
+    starlette = Starlette(routes=[Route(MCP_PATH, endpoint=endpoint)], lifespan=lifespan)
+    app: ASGIApp = BodyGuard(starlette, options.max_body_bytes, options.body_timeout_s)
     if options.token is not None:
         app = BearerAuth(app, options.token)
     return HostGuard(app, options.allowed_hosts)
@@ -394,7 +634,14 @@ def serve_http(runtime: Runtime, options: HttpOptions) -> int:
     app = build_http_app(runtime, options, handles=handles)
     settle_for_serving()
     config = uvicorn.Config(
-        app, host=options.host, port=options.port, log_level="warning", lifespan="on", server_header=False
+        app,
+        host=options.host,
+        port=options.port,
+        log_level="warning",
+        lifespan="on",
+        server_header=False,
+        http=bounded_h11_protocol(options.header_timeout_s),
+        timeout_keep_alive=max(1, round(options.idle_timeout_s)),
     )
     print(f"clevertap-mcp: serving MCP at http://{_url_host(options.host)}:{options.port}{MCP_PATH}", file=sys.stderr)
     uvicorn.Server(config).run()

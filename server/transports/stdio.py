@@ -1,76 +1,200 @@
-"""The stdio transport, with a faster parse of incoming messages.
+"""The stdio transport: bounded frames, a fast parse, and a JSON-RPC error for every frame that is not a message.
 
-The SDK's ``stdio_server`` validates each line with pydantic's JSON mode against the JSON-RPC message union, whose
-members each build a large upload's arguments again; parsing the line once with pydantic-core's parser (with the
-collector paused) and validating the parsed object is far cheaper, since tool arguments are free-form there. The
-SDK transport is used as it is, fd handling included; only the module it reads the adapter from is shadowed, for
-this module only.
+The SDK's ``stdio_server`` reads whole lines (a 200 MB line is buffered, decoded and parsed before anything can refuse
+it) and hands a frame that does not parse to the session, which drops it unanswered, so the client waits for its own
+timeout. Here stdin is read in chunks: a line longer than ``max_frame_bytes`` is refused as soon as it crosses the
+limit and the rest of it is skipped as it streams, never held; a frame that is not JSON gets -32700 (Parse error) and
+one that is JSON but not a JSON-RPC message gets -32600 (Invalid Request), both with ``id: null``, and serving goes on.
+
+Parsing: pydantic-core's parser (no NaN) then ``validate_python`` against the message union is much cheaper than the
+SDK's ``validate_json`` on a 100,000-record upload (its union members each build the arguments again). What the fast
+parser refuses (a lone surrogate escape, deep nesting) is parsed by ``json``, then by the SDK's own adapter, so such
+values still reach the tools, which say what is wrong with them. The SDK's descriptor handling is reused: while
+serving, fd 0 and fd 1 point elsewhere, so a stray print cannot corrupt the wire.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import types as pytypes
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, BinaryIO
 
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+import mcp_types as types
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
 from pydantic_core import from_json
 
 from server.codec.gcpause import gc_paused
 
 log = logging.getLogger("clevertap_mcp")
 
+MAX_FRAME_ENV = "CLEVERTAP_MCP_MAX_FRAME_BYTES"
+DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
+_CHUNK = 1 << 16
+
+
+class FrameError(Exception):
+    """A frame that gets a JSON-RPC error answer instead of reaching the session."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-class FastMessageAdapter:
-    """``validate_json`` as a plain parse + ``validate_python``.
-
-    pydantic-core's parser (no NaN) goes first; what it refuses (a lone surrogate escape, nesting beyond 200 levels)
-    is parsed by the ``json`` module as before, so such values still reach the tools, which say what is wrong with
-    them. What both refuse goes to the SDK's own parser, so its errors are unchanged."""
-
-    def __init__(self, adapter: Any) -> None:
-        self._adapter = adapter
-
-    def validate_json(self, data: str | bytes, **kwargs: Any) -> Any:
-        with gc_paused():
+def parse_frame(line: bytes) -> types.JSONRPCMessage | None:
+    """One line as a JSON-RPC message; None for a blank line; FrameError for anything else."""
+    text = line.decode("utf-8", errors="replace")  # as the SDK does: invalid UTF-8 reaches the tools as U+FFFD
+    if not text.strip():
+        return None
+    adapter = types.jsonrpc_message_adapter
+    with gc_paused():
+        try:
+            parsed = from_json(text, allow_inf_nan=False)
+        except ValueError:
             try:
-                parsed = from_json(data, allow_inf_nan=False)
-            except ValueError:
+                parsed = json.loads(text, parse_constant=_refuse_constant)
+            except (ValueError, RecursionError):
                 try:
-                    parsed = json.loads(data, parse_constant=_refuse_constant)
-                except (ValueError, RecursionError):
-                    return self._adapter.validate_json(data, **kwargs)
-            return self._adapter.validate_python(parsed, **kwargs)
+                    return adapter.validate_json(text, by_name=False)
+                except ValidationError as exc:
+                    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+                        raise FrameError(types.PARSE_ERROR, "Parse error: the frame is not valid JSON.") from None
+                    raise FrameError(types.INVALID_REQUEST, _invalid(exc)) from None
+        try:
+            return adapter.validate_python(parsed, by_name=False)
+        except ValidationError as exc:
+            raise FrameError(types.INVALID_REQUEST, _invalid(exc)) from None
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._adapter, name)
+
+def _invalid(exc: ValidationError) -> str:
+    kinds = "request, notification or response"
+    return f"Invalid Request: the frame is JSON but not a JSON-RPC 2.0 {kinds} object (jsonrpc, id, method, params)."
 
 
-def _install() -> bool:
+def _error(code: int, message: str) -> SessionMessage:
+    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(code=code, message=message)))
+
+
+async def read_frames(
+    read: Callable[[int], Any], max_frame_bytes: int, deliver: Callable[[bytes], Any], refuse: Callable[[str], Any]
+) -> None:
+    """Split what ``read`` returns into lines and hand each to ``deliver``; a line longer than ``max_frame_bytes``
+    goes to ``refuse`` once, as soon as it crosses the limit, and is skipped to its end without being kept."""
+    pieces: list[bytes] = []
+    size = 0
+    skipping = False
+    while True:
+        chunk: bytes = await read(_CHUNK)
+        if not chunk:
+            if pieces and not skipping:
+                await deliver(b"".join(pieces))
+            return
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            part = chunk[start:] if end < 0 else chunk[start:end]
+            if not skipping:
+                if size + len(part) > max_frame_bytes:
+                    skipping = True
+                    pieces, size = [], 0
+                    await refuse(
+                        f"Invalid Request: the frame is larger than {max_frame_bytes} bytes and was skipped "
+                        f"({MAX_FRAME_ENV} sets the limit)."
+                    )
+                elif part:
+                    pieces.append(part)
+                    size += len(part)
+            if end < 0:
+                break
+            if not skipping:
+                await deliver(b"".join(pieces))
+            pieces, size, skipping = [], 0, False
+            start = end + 1
+
+
+def _claim(fd: int, stream: Any, mode: str, divert: str) -> tuple[BinaryIO, Callable[[], None] | None]:
+    """The SDK's claim of a standard descriptor when it has one (see ``mcp.server.stdio``), else the stream's buffer."""
     from mcp.server import stdio as sdk_stdio
 
-    original = getattr(sdk_stdio, "types", None)
-    adapter = getattr(original, "jsonrpc_message_adapter", None)
-    if original is None or adapter is None or isinstance(adapter, FastMessageAdapter):
-        return adapter is not None
-    view = pytypes.ModuleType(original.__name__)
-    view.__dict__.update(original.__dict__)
-    view.jsonrpc_message_adapter = FastMessageAdapter(adapter)  # type: ignore[attr-defined]
-    sdk_stdio.types = view
-    return True
+    claim = getattr(sdk_stdio, "_claim_fd", None)
+    opener = getattr(sdk_stdio, divert, None)
+    if claim is None or opener is None:
+        log.debug("the SDK's stdio descriptor handling changed shape; using the streams in place")
+        return stream.buffer, None
+    binary, release = claim(fd, stream, mode, opener)
+    return binary, release
 
 
 @asynccontextmanager
-async def stdio_server() -> AsyncIterator[Any]:
-    from mcp.server import stdio as sdk_stdio
+async def stdio_server(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> AsyncIterator[Any]:
+    """``(read_stream, write_stream)`` for ``Server.run`` over this process's stdin and stdout."""
+    from mcp.shared._context_streams import create_context_streams
 
-    if not _install():
-        log.debug("the SDK's stdio transport changed shape; using it unmodified")
-    async with sdk_stdio.stdio_server() as streams:
-        yield streams
+    releases: list[Callable[[], None]] = []
+    try:
+        stdin, release_in = _claim(0, sys.stdin, "rb", "_open_stdin_diversion")
+        if release_in is not None:
+            releases.append(release_in)
+        stdout, release_out = _claim(1, sys.stdout, "wb", "_open_stdout_diversion")
+        if release_out is not None:
+            releases.append(release_out)
+
+        read_writer, read_stream = create_context_streams[SessionMessage | Exception](0)
+        write_stream, write_reader = create_context_streams[SessionMessage](0)
+        answers = write_stream.clone()
+        read1 = getattr(stdin, "read1", stdin.read)
+
+        async def read(n: int) -> bytes:
+            data: bytes = await anyio.to_thread.run_sync(read1, n, abandon_on_cancel=True)
+            return data
+
+        async def deliver(line: bytes) -> None:
+            try:
+                message = parse_frame(line)
+            except FrameError as exc:
+                await answers.send(_error(exc.code, exc.message))
+                return
+            if message is not None:
+                await read_writer.send(SessionMessage(message))
+
+        async def refuse(message: str) -> None:
+            await answers.send(_error(types.INVALID_REQUEST, message))
+
+        async def reader() -> None:
+            try:
+                async with read_writer, answers:
+                    await read_frames(read, max_frame_bytes, deliver, refuse)
+            except anyio.ClosedResourceError:
+                await anyio.lowlevel.checkpoint()
+
+        def write(data: bytes) -> None:
+            stdout.write(data)
+            stdout.flush()
+
+        async def writer() -> None:
+            try:
+                async with write_reader:
+                    async for session_message in write_reader:
+                        line = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
+                        await anyio.to_thread.run_sync(write, line.encode("utf-8", errors="replace") + b"\n")
+            except anyio.ClosedResourceError:
+                await anyio.lowlevel.checkpoint()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            tg.start_soon(writer)
+            yield read_stream, write_stream
+    finally:
+        for release in reversed(releases):
+            release()

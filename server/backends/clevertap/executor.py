@@ -38,6 +38,11 @@ def _query_value(value: Any) -> str:
     return str(value)
 
 
+def path_only(path: str) -> str:
+    """``path`` without its query: cursors and identities stay out of error texts."""
+    return path.split("?", 1)[0]
+
+
 def encode_query(query: Mapping[str, Any] | None) -> str:
     """Encode a query dict the ordinary way (booleans as true/false, lists repeated, None skipped)."""
     if not query:
@@ -100,8 +105,10 @@ class HttpExecutor:
         connect_timeout_s: float = 10.0,
         read_timeout_s: float = 60.0,
         local_actions: LocalActions | None = None,
+        max_answer_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.name = name
+        self._max_answer_bytes = max_answer_bytes
         self.base_url = base_url.rstrip("/")
         self.account_id = account_id
         self.region = region
@@ -160,8 +167,12 @@ class HttpExecutor:
             elif body is not None:
                 content = strict_json(body)
         try:
-            response = await self._http().request(method, url, content=content, headers=headers)
-            raw = await response.aread()
+            http = self._http()
+            response = await http.send(http.build_request(method, url, content=content, headers=headers), stream=True)
+            try:
+                raw = await self._bounded_read(response, method, path)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise CleverTapError(
                 f"timed out talking to {self.host} ({type(exc).__name__})",
@@ -184,6 +195,31 @@ class HttpExecutor:
             ) from None
         headers_out = {k.lower(): v for k, v in response.headers.items()}
         return RawResponse(status=response.status_code, body=parse_body(raw), headers=headers_out)
+
+    async def _bounded_read(self, response: httpx.Response, method: str, path: str) -> bytes:
+        """The answer's (decoded) body, refused as soon as it passes ``max_answer_bytes``: a runaway or hostile
+        upstream cannot make the process hold more than that."""
+        limit = self._max_answer_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(method, path, f"it declares {int(declared):,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(method, path, f"more than {limit:,} bytes arrived")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, method: str, path: str, what: str) -> CleverTapError:
+        return CleverTapError(
+            f"the answer from {self.host} to {method} {path_only(path)} is too large ({what}; the limit is "
+            f"{self._max_answer_bytes:,}) and was not read",
+            retryable=False,
+            hint="Ask for less (a smaller batch_size, date range or property list); the operator can raise "
+            "CLEVERTAP_MCP_MAX_UPSTREAM_BYTES.",
+        )
 
     async def run_action(self, key_or_id: str, input: Mapping[str, Any]) -> ActionRun:
         return await self._actions().run(key_or_id, input)
@@ -278,11 +314,12 @@ class UnconfiguredExecutor:
 
     name = "unconfigured"
 
-    def __init__(self, reason: str | None = None) -> None:
+    def __init__(self, reason: str | None = None, *, hint: str = CONFIGURE_HINT) -> None:
         self.reason = reason or "No CleverTap backend is configured."
+        self.hint = hint
 
     def _error(self) -> ConfigurationError:
-        return ConfigurationError(self.reason, hint=CONFIGURE_HINT)
+        return ConfigurationError(self.reason, hint=self.hint)
 
     async def request(
         self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None
@@ -296,4 +333,4 @@ class UnconfiguredExecutor:
         raise self._error()
 
     async def connect(self, wait_seconds: float, progress: ProgressFn | None = None) -> ConnectResult:
-        return ConnectResult(backend=self.name, state="NOT_CONFIGURED", message=self.reason, next_step=CONFIGURE_HINT)
+        return ConnectResult(backend=self.name, state="NOT_CONFIGURED", message=self.reason, next_step=self.hint)

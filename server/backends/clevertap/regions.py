@@ -5,6 +5,7 @@ The base URL returned here never ends with ``/`` or ``/1``: callers append paths
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 DEFAULT_REGION = "eu1"
@@ -27,13 +28,28 @@ def normalise_region(region: str | None) -> str:
     return code
 
 
+# DNS labels (underscores tolerated: container service names use them) joined by single dots.
+_HOST = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*$")
+
+
 def _normalise_override(override: str) -> str:
     url = override.strip()
-    parts = urlsplit(url)
+    example = "use e.g. https://in1.api.clevertap.com"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"CLEVERTAP_API_BASE_URL {override!r} is not a valid URL ({exc}): {example}") from None
+    if "@" in parts.netloc:
+        # Not echoed: the URL carries a credential.
+        raise ValueError("CLEVERTAP_API_BASE_URL must not carry credentials (user:password@): set CLEVERTAP_PASSCODE")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValueError(f"CLEVERTAP_API_BASE_URL {override!r} holds whitespace or control characters: {example}")
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"CLEVERTAP_API_BASE_URL {override!r} is not an http(s) URL: use e.g. https://in1.api.clevertap.com"
-        )
+        raise ValueError(f"CLEVERTAP_API_BASE_URL {override!r} is not an http(s) URL: {example}")
+    host = parts.hostname or ""
+    if not (_HOST.match(host) or (":" in host and parts.netloc.startswith("["))) or port == 0:
+        raise ValueError(f"CLEVERTAP_API_BASE_URL {override!r} does not name a valid host: {example}")
     if parts.query or parts.fragment:
         raise ValueError(f"CLEVERTAP_API_BASE_URL {override!r} must not carry a query or a fragment")
     url = url.rstrip("/")

@@ -1,0 +1,245 @@
+"""Finding 10 over HTTP, against real ``--transport http`` subprocesses: idle, half-sent and stalled connections are
+closed; bodies past the limit get 413; per-user runtimes (X-Membrane-Token) stay bounded in count and in peak RSS
+(read from /proc) however many distinct tokens arrive, and an evicted one is really released."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from server.transports.http import RuntimePool
+from tests.helpers import ROOT, child_env, day, free_port, make_runtime
+
+TOKEN = "bounds-http-token-0123456789"
+CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {
+        "name": "clevertap_get_event_count",
+        "arguments": {"event_name": "Charged", "from": day(-3), "to": day(0)},
+    },
+}
+HEADERS = {
+    "Authorization": f"Bearer {TOKEN}",
+    "Accept": "application/json, text/event-stream",
+    "Content-Type": "application/json",
+    "MCP-Protocol-Version": "2025-11-25",
+}
+
+
+@contextlib.contextmanager
+def http_server(**env: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    port = free_port()
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=child_env(CLEVERTAP_MCP_HTTP_TOKEN=TOKEN, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                stderr.seek(0)
+                raise RuntimeError(stderr.read().decode(errors="replace"))
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            assert time.monotonic() < deadline, "the HTTP server did not start"
+            time.sleep(0.05)
+        yield port, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stderr.close()
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (the socket timeout is only a safety net)."""
+    sock.settimeout(60)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc status")
+
+
+def test_silent_half_sent_stalled_and_idle_connections_are_closed() -> None:
+    env = {
+        "CLEVERTAP_MCP_HTTP_HEADER_TIMEOUT": "1",
+        "CLEVERTAP_MCP_HTTP_BODY_TIMEOUT": "1",
+        "CLEVERTAP_MCP_HTTP_IDLE_TIMEOUT": "1",
+    }
+    with http_server(**env) as (port, _):
+        host = f"Host: 127.0.0.1:{port}\r\n"
+        with socket.create_connection(("127.0.0.1", port)) as silent:
+            assert read_all(silent) == b""
+        with socket.create_connection(("127.0.0.1", port)) as half:
+            half.sendall(b"POST /mcp HTTP/1.1\r\n" + host.encode() + b"Content-Type: application/json\r\n")
+            assert read_all(half) == b""
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            head = f"POST /mcp HTTP/1.1\r\n{host}Authorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\n"
+            stalled.sendall(head.encode() + b'{"jsonrpc":')
+            answer = read_all(stalled)
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+        with socket.create_connection(("127.0.0.1", port)) as idle:
+            head = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+            idle.sendall(f"POST /mcp HTTP/1.1\r\n{host}{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            answer = read_all(idle)  # the answer, then the close after the idle timeout
+            assert answer.startswith(b"HTTP/1.1 200") and b'"result"' in answer, answer[:300]
+        # The server still serves after all that.
+        fine = httpx.post(f"http://127.0.0.1:{port}/mcp", headers=HEADERS, json=CALL, timeout=60)
+        assert fine.status_code == 200 and fine.json()["result"]["isError"] is True
+
+
+def test_a_body_past_the_limit_gets_413() -> None:
+    with http_server(CLEVERTAP_MCP_MAX_FRAME_BYTES="65536") as (port, _):
+        url = f"http://127.0.0.1:{port}/mcp"
+        big = {**CALL, "params": {"name": "clevertap_search_actions", "arguments": {"intent": "x" * 100_000}}}
+        declared = httpx.post(url, headers=HEADERS, json=big, timeout=60)
+        assert declared.status_code == 413 and "CLEVERTAP_MCP_MAX_FRAME_BYTES" in declared.text
+
+        def chunks() -> Iterator[bytes]:
+            data = json.dumps(big).encode()
+            for i in range(0, len(data), 8192):
+                yield data[i : i + 8192]
+
+        streamed = httpx.post(url, headers=HEADERS, content=chunks(), timeout=60)
+        assert streamed.status_code == 413
+        small = {**CALL, "params": {"name": "clevertap_search_actions", "arguments": {"intent": "count"}}}
+        answer = httpx.post(url, headers=HEADERS, json=small, timeout=60)
+        assert answer.status_code == 200 and "Configuration error" in answer.text, answer.text[:300]
+
+
+@contextlib.contextmanager
+def refusing_membrane() -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = b'{"message": "invalid token"}'
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_many_distinct_tokens_keep_the_process_bounded() -> None:
+    """Each distinct X-Membrane-Token builds a runtime that reaches Membrane; with 4 allowed, 400 tokens must cost
+    about what 4 do (the finding: 3,000 tokens grew the process to 2.6 GB, each kept for 300 s)."""
+    with (
+        refusing_membrane() as membrane,
+        http_server(MEMBRANE_API_URL=membrane, CLEVERTAP_MCP_MAX_USER_RUNTIMES="4") as (port, proc),
+    ):
+        url = f"http://127.0.0.1:{port}/mcp"
+        with httpx.Client(timeout=60) as http:
+
+            def call(i: int) -> None:
+                answer = http.post(
+                    url, headers={**HEADERS, "X-Membrane-Token": f"user-token-{i:06d}-abcdef"}, json=CALL
+                )
+                assert answer.status_code == 200 and answer.json()["result"]["isError"] is True, answer.text[:300]
+
+            for i in range(40):
+                call(i)
+            warm = peak_rss_kib(proc.pid)
+            for i in range(40, 440):
+                call(i)
+            grown_mib = (peak_rss_kib(proc.pid) - warm) / 1024
+    assert grown_mib < 40, f"400 more tokens grew the peak RSS by {grown_mib:.0f} MiB"
+
+
+def _ctx(token: str) -> Any:
+    return SimpleNamespace(request=SimpleNamespace(headers={"x-membrane-token": token}))
+
+
+@pytest.mark.anyio
+async def test_an_evicted_runtime_is_closed_and_released_unless_a_request_still_uses_it() -> None:
+    pool = RuntimePool(make_runtime(backend="auto"), max_items=2)
+    async with pool.running():
+        busy_key = pool.checkout("busy-token-1234567")
+        busy = pool.for_token("busy-token-1234567")
+        idle = weakref.ref(pool.resolve(_ctx("idle-token-1234567")))
+        closed: list[str] = []
+        for i in range(3):
+            runtime = pool.resolve(_ctx(f"other-token-{i}-1234567"))
+            original = runtime.aclose
+
+            async def aclose(original: Any = original, name: str = f"other-{i}") -> None:
+                closed.append(name)
+                await original()
+
+            runtime.aclose = aclose  # type: ignore[method-assign]
+        assert len(pool) == 2
+        for _ in range(20):  # let the closing tasks run
+            await _checkpoint()
+        assert closed == ["other-0"], closed
+        gc.collect()
+        assert idle() is None, "an evicted idle runtime is still referenced"
+        # The request that holds ``busy`` keeps using it after the eviction, not a fresh runtime for its token.
+        held = SimpleNamespace(
+            scope={"clevertap_mcp.runtime": busy}, headers={"x-membrane-token": "busy-token-1234567"}
+        )
+        assert pool.resolve(SimpleNamespace(request=held)) is busy
+        busy_closed: list[bool] = []
+        busy_aclose = busy.aclose
+
+        async def mark() -> None:
+            busy_closed.append(True)
+            await busy_aclose()
+
+        busy.aclose = mark  # type: ignore[method-assign]
+        assert busy_closed == []  # evicted while in use: still open
+        pool.checkin(busy_key, busy)
+        for _ in range(20):
+            await _checkpoint()
+        assert busy_closed == [True]
+
+
+async def _checkpoint() -> None:
+    import anyio
+
+    await anyio.sleep(0)
