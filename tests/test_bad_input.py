@@ -19,7 +19,7 @@ CASES: dict[str, list[tuple[dict[str, Any], list[str]]]] = {
     "clevertap_get_event_count": [
         ({"event_name": "Charged", "from": 20261301, "to": 20261302}, ["calendar date"]),
         ({"event_name": "Charged", "from": day(0), "to": day(-7)}, ["after"]),
-        ({"event_name": "Charged", "from": "last week", "to": day(0)}, ["YYYYMMDD"]),
+        ({"event_name": "Charged", "from": "next tuesday", "to": day(0)}, ["YYYYMMDD", "last week"]),
         ({"from": day(-1), "to": day(0)}, ["event_name"]),
         ({"event_name": 42, **DATES}, ["event_name"]),
     ],

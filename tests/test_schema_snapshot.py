@@ -33,8 +33,10 @@ async def test_tool_schemas_match_the_snapshot() -> None:
 
 
 async def test_tools_list_stays_small() -> None:
-    size = len(json.dumps({"tools": await _listed()}, separators=(",", ":")).encode())
-    assert size <= 24_000, f"tools/list is {size} bytes"
+    """The model-facing part of tools/list (name + description + inputSchema; output schemas are not counted)."""
+    facing = [{k: t[k] for k in ("name", "description", "inputSchema") if k in t} for t in await _listed()]
+    size = len(json.dumps(facing, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size <= 24_000, f"tools/list is {size} model-facing bytes"
 
 
 async def test_read_only_lists_only_read_tools_and_refuses_writes() -> None:

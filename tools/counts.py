@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import Field, WithJsonSchema, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.models import Operator, check_range, parse_yyyymmdd
+from tools.models import FROM, TO, Day, Operator, check_range
 
 EVENT_NAME = "Case-sensitive, e.g. 'Charged'."
-FROM = "Start day YYYYMMDD, inclusive."
-TO = "End day YYYYMMDD, inclusive."
 FILTERS = (
     "All must match: [{name, operator (equals, contains, greater_than, less_than, between, exists, not_equals...), "
     "value}]."
 )
-# tools.models.DateInt's validation with a shorter schema (each field's description gives the format).
-Day = Annotated[int, BeforeValidator(parse_yyyymmdd)]
 
 
 class PropertyFilter(ToolInput):
