@@ -66,6 +66,16 @@ CASES: dict[str, list[tuple[dict[str, Any], list[str]]]] = {
         ({"method": "TRACE", "path": "/1/now.json"}, ["method"]),
         ({"method": "POST", "path": "/1/upload", "body": {"d": [{"identity": "a"}] * 1001}}, ["1000"]),
     ],
+    "clevertap_get_user_profile": [
+        ({}, ["exactly one", "identity", "email", "object_id"]),
+        ({"identity": "u1", "email": "a@b.co"}, ["exactly one"]),
+        ({"objectId": "g1"}, ["objectId"]),
+    ],
+    "clevertap_get_message_report": [
+        ({"from": "this month", "to": "last month"}, ["after"]),
+        ({"from": "soon", "to": "today"}, ["from", "YYYYMMDD"]),
+        ({"to": "today"}, ["from"]),
+    ],
 }
 
 

@@ -30,6 +30,8 @@ EXPECTED_TOOLS = {
     "clevertap_search_actions",
     "clevertap_run_action",
     "clevertap_request",
+    "clevertap_get_user_profile",
+    "clevertap_get_message_report",
 }
 
 

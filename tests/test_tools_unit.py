@@ -45,6 +45,8 @@ DESIGN_ORDER = [
     ("clevertap_search_actions", None),
     ("clevertap_run_action", None),
     ("clevertap_request", None),
+    ("clevertap_get_user_profile", None),
+    ("clevertap_get_message_report", None),
 ]
 
 EVENTS = [
@@ -111,6 +113,10 @@ def fakes() -> Fakes:
         if (query or {}).get("identity") == "u1"
         else {"status": "success", "record": None}
     )
+    f.api.routes[("POST", "/1/message/report.json")] = {
+        "status": "success",
+        "messages": [{"message_id": 1, "message_name": "Hi", "start_date": 201603081330, "sent": 82, "clicked": 28}],
+    }
     f.executor.actions = [
         ActionInfo(
             id="a1", key="get-campaigns", name="Get Campaigns", description="List.", input_schema={}, read_only=True
@@ -142,6 +148,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "clevertap_search_actions": {"intent": "list campaigns"},
     "clevertap_run_action": {"action": "get-campaigns", "input": {"from": 20261101, "to": 20261130}},
     "clevertap_request": {"method": "GET", "path": "/1/profile.json", "query": {"identity": "u1"}},
+    "clevertap_get_user_profile": {"identity": "u1"},
+    "clevertap_get_message_report": {"from": "last month", "to": "today", "channel": ["push", "email"]},
 }
 
 
@@ -150,7 +158,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 
 def test_catalog_matches_the_design_table() -> None:
     assert [(s.name, s.action_key) for s in CATALOG] == DESIGN_ORDER
-    assert len({s.name for s in CATALOG}) == 19
+    assert len({s.name for s in CATALOG}) == len(DESIGN_ORDER)
     for spec in CATALOG:
         assert by_name(spec.name) is spec
         assert by_action(spec.name) is spec

@@ -22,4 +22,6 @@ TOOL_NAMES: tuple[str, ...] = (
     "clevertap_search_actions",
     "clevertap_run_action",
     "clevertap_request",
+    "clevertap_get_user_profile",
+    "clevertap_get_message_report",
 )
