@@ -301,10 +301,12 @@ async def test_export_pages_through_with_short_handles(fakes: Fakes) -> None:
             assert "cursor" not in page
             break
         cursor = page["cursor"]
-    assert seen == EVENTS
+    # every record as CleverTap sent it, plus its ISO 8601 UTC time beside the compact ts
+    timed = [{**e, "time": f"2026-11-01T12:00:{i:02d}Z"} for i, e in enumerate(EVENTS)]
+    assert seen == timed
     # Handles are not consumed: the same handle gives the same page again.
     again = await run(nxt, fakes, {"cursor": first["cursor"]})
-    assert again["records"] == EVENTS[10:20]
+    assert again["records"] == timed[10:20]
 
 
 async def test_export_is_bounded_and_buffers_the_rest(fakes: Fakes) -> None:
@@ -329,7 +331,13 @@ async def test_export_is_bounded_and_buffers_the_rest(fakes: Fakes) -> None:
 async def test_export_of_nothing_is_done(fakes: Fakes) -> None:
     fakes.api.datasets["/1/profiles.json"] = []
     out = await run(tool("clevertap_get_user_profiles"), fakes, EXAMPLES["clevertap_get_user_profiles"])
-    assert out == {"records": [], "returned": 0, "done": True, "next_step": "All records have been returned."}
+    assert out == {
+        "records": [],
+        "returned": 0,
+        "total_returned": 0,
+        "done": True,
+        "next_step": "All records have been returned.",
+    }
 
 
 async def test_cursor_errors(fakes: Fakes) -> None:
