@@ -268,7 +268,12 @@ async def test_connect_mirrors_the_executor(fakes: Fakes) -> None:
 async def test_real_time_sends_only_true_flags(fakes: Fakes) -> None:
     out = await run(tool("clevertap_real_time_user_count"), fakes, {"os": True, "browser": False})
     assert fakes.api.calls[-1][:2] == ("POST", "/1/now.json") and fakes.api.calls[-1][3] == {"os": True}
-    assert out == {"count": 214, "last_processed_ts": 1486536600, "breakdowns": {"os": {"android": 196, "ios": 35}}}
+    assert out == {
+        "count": 214,
+        "last_processed_ts": 1486536600,
+        "last_processed_at": "2017-02-08T06:50:00Z",
+        "breakdowns": {"os": {"android": 196, "ios": 35}},
+    }
 
 
 async def test_counts_validate_dates(fakes: Fakes) -> None:
