@@ -144,35 +144,63 @@ def _looks_like_handle(cursor: str) -> bool:
     return cursor.startswith("ct_") or len(cursor) < _HANDLE_MAX_LEN
 
 
-def _lookup(value: Any, parts: list[str]) -> Any:
-    """The value at ``parts`` (a dotted path split on dots); a key that itself holds dots ("a.b") matches too."""
+def _resolve(value: Any, parts: list[str]) -> tuple[Any, tuple[str, ...]]:
+    """The value at ``parts`` (a dotted path split on dots) and the chain of keys that reached it; a key that itself
+    holds dots ("a.b") matches too. (_MISSING, ()) when there is none."""
     if not parts:
-        return value
+        return value, ()
     if not isinstance(value, dict):
-        return _MISSING
+        return _MISSING, ()
     for i in range(len(parts), 0, -1):
         key = ".".join(parts[:i])
         if key in value:
-            found = _lookup(value[key], parts[i:])
+            found, chain = _resolve(value[key], parts[i:])
             if found is not _MISSING:
-                return found
-    return _MISSING
+                return found, (key, *chain)
+    return _MISSING, ()
+
+
+def _walk(value: Any, chain: tuple[str, ...]) -> Any:
+    for key in chain:
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+class Projection:
+    """Reduces records to ``{path: value}`` for the listed paths: from the record's root first, then from the places a
+    property usually lives (``event_props``, ``profile.profileData``...); absent paths are left out. The chain of keys
+    that resolved a path is remembered, so the records of a page (which share a shape) cost a few dict lookups each."""
+
+    def __init__(self, fields: list[str], kind: str) -> None:
+        self.fields = [(path, path.split(".")) for path in fields]
+        self.roots = _FIELD_ROOTS.get(kind, ())
+        self.chains: dict[str, tuple[str, ...]] = {}
+
+    def _find(self, record: dict[str, Any], path: str, parts: list[str]) -> Any:
+        for root in ((), *self.roots):
+            value, chain = _resolve(record, [*root, *parts])
+            if value is not _MISSING:
+                self.chains[path] = chain
+                return value
+        return _MISSING
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for path, parts in self.fields:
+            chain = self.chains.get(path)
+            value = _walk(record, chain) if chain is not None else _MISSING
+            if value is _MISSING:
+                value = self._find(record, path, parts)
+            if value is not _MISSING:
+                out[path] = value
+        return out
 
 
 def project(record: dict[str, Any], fields: list[str], kind: str) -> dict[str, Any]:
-    """``record`` reduced to ``{path: value}`` for the listed paths: from the record's root first, then from the
-    places a property usually lives (``event_props``, ``profile.profileData``...). Absent paths are left out."""
-    out: dict[str, Any] = {}
-    for path in fields:
-        parts = path.split(".")
-        value = _lookup(record, parts)
-        for root in _FIELD_ROOTS.get(kind, ()):
-            if value is not _MISSING:
-                break
-            value = _lookup(record, [*root, *parts])
-        if value is not _MISSING:
-            out[path] = value
-    return out
+    """One record reduced to the listed paths (see ``Projection``)."""
+    return Projection(fields, kind)(record)
 
 
 def with_times(record: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -196,7 +224,10 @@ def with_times(record: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def _prepare(records: list[dict[str, Any]], kind: ExportKind, fields: list[str] | None) -> list[dict[str, Any]]:
     timed = [with_times(r, kind) for r in records]
-    return [project(r, fields, kind) for r in timed] if fields else timed
+    if not fields:
+        return timed
+    projection = Projection(fields, kind)
+    return [projection(r) for r in timed]
 
 
 async def _serve(ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_records: int | None) -> ExportOutput:

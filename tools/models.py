@@ -222,20 +222,28 @@ def iso_epoch(value: Any) -> str | None:
 
 
 def iso_compact(value: Any) -> str | None:
-    """CleverTap's compact times (yyyyMMddHHmmss, yyyyMMddHHmm or YYYYMMDD, int or string) as ISO 8601 UTC."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
+    """CleverTap's compact times (yyyyMMddHHmmss, yyyyMMddHHmm or YYYYMMDD, int or string) as ISO 8601 UTC.
+
+    Runs once per exported event, so fields are range-checked as fixed-width digit strings instead of building a
+    datetime."""
+    if type(value) is int:
+        s = str(value)
+    elif isinstance(value, str):
+        s = value.strip()
+    else:
         return None
-    s = str(value).strip()
-    if not s.isdigit() or len(s) not in (8, 12, 14):
+    n = len(s)
+    if n not in (8, 12, 14) or not s.isdigit():
         return None
-    parts = (s[0:4], s[4:6], s[6:8], s[8:10] or "00", s[10:12] or "00", s[12:14] or "00")
-    try:
-        _dt.datetime(int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4]), int(parts[5]))
-    except ValueError:
+    if not ("01" <= s[4:6] <= "12" and "01" <= s[6:8] <= "31"):
         return None
-    if len(s) == 8:
-        return f"{parts[0]}-{parts[1]}-{parts[2]}"
-    return f"{parts[0]}-{parts[1]}-{parts[2]}T{parts[3]}:{parts[4]}:{parts[5]}Z"
+    day = f"{s[0:4]}-{s[4:6]}-{s[6:8]}"
+    if n == 8:
+        return day
+    second = s[12:14] if n == 14 else "00"
+    if not (s[8:10] <= "23" and s[10:12] <= "59" and second <= "59"):
+        return None
+    return f"{day}T{s[8:10]}:{s[10:12]}:{second}Z"
 
 
 Operator = Literal[
