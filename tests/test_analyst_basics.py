@@ -130,7 +130,7 @@ async def test_relative_dates_on_counts_campaigns_reports_and_exports_match_the_
         expected = await raw_count(
             client, "/1/counts/events.json", {"event_name": "App Launched", "from": first, "to": last}
         )
-        assert counted == {"done": True, "count": expected} and expected > 0
+        assert counted == {"done": True, "count": expected, "from": first, "to": last} and expected > 0
 
         month_start = ymd((today().replace(day=1) - dt.timedelta(days=1)).replace(day=1))
         campaigns = ok(await client.call_tool("clevertap_get_campaigns", {"from": "last month", "to": "today"}))

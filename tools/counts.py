@@ -59,6 +59,9 @@ class CountInput(QueryInput):
 class CountOutput(ToolOutput):
     done: bool
     count: int | None = None
+    # The days counted, as resolved from relative forms ("last week"), so the model can say which ones they were.
+    from_: int | None = Field(None, alias="from")
+    to: int | None = None
     req_id: Annotated[str | int | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})] = None
     next_step: str | None = None
 
@@ -79,6 +82,8 @@ async def _count(ctx: ToolContext, args: CountInput, path: str) -> CountOutput:
         {
             "done": result.done,
             "count": result.count,
+            "from": args.from_,
+            "to": args.to,
             "req_id": result.req_id,
             "next_step": next_step,
         }
