@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from tests.helpers import ROOT, child_env
+from tools.names import TOOL_NAMES
 
 READ_TIMEOUT_S = 30.0
 
@@ -106,7 +107,7 @@ class StdioServer:
     def tools_list_works(self) -> None:
         answer = self.request("tools/list")
         assert "result" in answer, answer
-        assert len(answer["result"]["tools"]) == 19
+        assert len(answer["result"]["tools"]) == len(TOOL_NAMES)
 
     def close(self) -> None:
         """Close stdin (EOF ends the session), wait for the exit, and collect the rest of the output."""

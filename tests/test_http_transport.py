@@ -23,6 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from server.state.redis_store import RedisHandleStore
 from server.transports.http import HostGuard, HttpOptions, RuntimePool, is_loopback
 from tests.helpers import ROOT, child_env, day, err, make_runtime, ok, sandbox_http
+from tools.names import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio
 
@@ -122,7 +123,7 @@ async def test_initialize_list_and_call_over_http(sandbox_url: str, mode: str) -
     async with http_client(sandbox_url, mode=mode) as client:
         assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
         tools = (await client.list_tools()).tools
-        assert len(tools) == 19
+        assert len(tools) == len(TOOL_NAMES)
         count = ok(await client.call_tool("clevertap_get_event_count", ARGS))
         assert count["count"] > 0
         assert "calendar date" in err(await client.call_tool("clevertap_get_event_count", {**ARGS, "from": 20260230}))

@@ -21,6 +21,7 @@ from server.backends.sandbox import SandboxConfig, create_app
 from tests.fakes.membrane import LIVE_ACTIONS, FakeMembrane, running_fake_membrane
 from tests.helpers import ROOT, child_env, day, err, make_runtime, mcp_client, ok
 from tools.catalog import CATALOG, by_action
+from tools.names import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio
 
@@ -101,7 +102,7 @@ async def test_connect_from_nothing_to_ready_then_live_schemas(served: tuple[str
     notes = Notes()
     async with membrane_client(url, notes=notes) as client:
         before = tools_by_name(await client.list_tools())
-        assert len(before) == 19
+        assert len(before) == len(TOOL_NAMES)
         assert "event_name" in before["clevertap_get_event_count"].input_schema["properties"]
 
         early = err(await client.call_tool("clevertap_get_campaigns", {"from": day(-7), "to": day(0)}))
@@ -442,7 +443,7 @@ async def test_stdio_from_nothing_to_every_kind_of_call(mode: str, tmp_path: Pat
         env = child_env(MEMBRANE_TOKEN=TOKEN, MEMBRANE_API_URL=url, CLEVERTAP_MCP_STATE_DIR=str(tmp_path))
         params = StdioServerParameters(command=sys.executable, args=["-m", "server"], cwd=str(ROOT), env=env)
         async with Client(params, mode=mode, message_handler=notes) as client:
-            assert len((await client.list_tools()).tools) == 19
+            assert len((await client.list_tools()).tools) == len(TOOL_NAMES)
             pending = ok(await client.call_tool("clevertap_connect", {"wait_seconds": 5}))
             assert pending["state"] == "CLIENT_ACTION_REQUIRED" and pending["details"]["uiUrl"] in pending["next_step"]
             fake.complete_client_action(pending["connection_id"])

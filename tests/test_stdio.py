@@ -10,6 +10,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.helpers import ROOT, child_env, day, err, ok, sandbox_http
+from tools.names import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +26,7 @@ async def test_stdio_session_in_each_protocol_era(mode: str) -> None:
         expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
         assert client.protocol_version == expected
         tools = (await client.list_tools()).tools
-        assert len(tools) == 19
+        assert len(tools) == len(TOOL_NAMES)
         assert all(t.output_schema and t.annotations for t in tools)
         count = ok(await client.call_tool("clevertap_get_event_count", ARGS))
         assert count["count"] > 0
@@ -47,7 +48,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_cli_tools_and_call_and_the_direct_backend_agree() -> None:
     listed = _cli("--sandbox", "tools")
     assert listed.returncode == 0, listed.stderr
-    assert len(json.loads(listed.stdout)) == 19
+    assert len(json.loads(listed.stdout)) == len(TOOL_NAMES)
 
     sandbox = _cli("--sandbox", "call", "clevertap_get_event_count", json.dumps(ARGS))
     assert sandbox.returncode == 0, sandbox.stdout + sandbox.stderr
