@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 from pydantic_core import PydanticSerializationError, to_json
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
@@ -30,8 +30,8 @@ _NEXT_TOOL: dict[str, str] = {
 _ENVELOPE_BYTES = 600  # room for cursor, flags and next_step around the records
 _HANDLE_MAX_LEN = 40
 MAX_RECORDS = "Max records now."  # handles are ``ct_`` + a few characters; CleverTap cursors are far longer
-BATCH = "Records per CleverTap page (max 5000). A result holds about 60 KB; the rest comes by cursor."
-FIELDS = "Keep only these keys, dotted paths ok (event_props.Amount, profile.identity, time): more records per call."
+BATCH = "Records per CleverTap page. A result holds ~60 KB; the rest comes by cursor."
+FIELDS = "Keep only these keys, dotted ok (event_props.Amount, profile.identity, time): more records per call."
 # Where a bare or relative field name is also looked for, in this order.
 _FIELD_ROOTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "events": (("event_props",), ("profile",), ("profile", "profileData"), ("session_props",)),
@@ -97,9 +97,10 @@ def bound_json(value: Any, max_bytes: int) -> tuple[Any, str | None]:
 
 class ExportInput(QueryInput):
     batch_size: int = Field(100, ge=1, le=5000, description=BATCH)
-    fields: list[Annotated[str, Field(min_length=1, max_length=300)]] | None = Field(
-        None, min_length=1, max_length=100, description=FIELDS
-    )
+    fields: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=300)]] | None,
+        WithJsonSchema({"type": "array", "items": {"type": "string"}}),
+    ] = Field(None, min_length=1, max_length=100, description=FIELDS)
     app: bool = Field(False, description="Add app/device fields.")
     events: bool = Field(True, description="Add event summaries.")
     profile: bool = Field(True, description="Add custom profile fields.")

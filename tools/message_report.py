@@ -45,9 +45,9 @@ Csv = Annotated[str, BeforeValidator(_csv)]
 class MessageReportInput(ToolInput):
     from_: Day = Field(alias="from", description=FROM)
     to: Day = Field(description=TO)
-    channel: Csv | None = Field(None, min_length=1, description="push, email, sms, browser, inapp... (comma-separated)")
-    status: Csv | None = Field(None, min_length=1, description="scheduled, running, stopped, completed")
-    label: Csv | None = Field(None, min_length=1, description="Labels.")
+    channel: Csv | None = Field(None, description="push, email, sms, browser, inapp... (comma-separated)")
+    status: Csv | None = Field(None, description="scheduled, running, stopped, completed")
+    label: Csv | None = Field(None, description="Labels.")
 
     @model_validator(mode="after")
     def _range(self) -> MessageReportInput:
@@ -144,8 +144,8 @@ GET_MESSAGE_REPORT = ToolSpec(
     name="clevertap_get_message_report",
     title="Message report",
     description=(
-        "Delivery metrics (sent, viewed, clicked, click_rate...) of every message that started between two dates, "
-        "with totals. One campaign by id: clevertap_get_campaign_report."
+        "Delivery metrics (sent, viewed, clicked, click_rate...) of the messages started between two dates, with "
+        "totals. One campaign: clevertap_get_campaign_report."
     ),
     input_model=MessageReportInput,
     output_model=MessageReportOutput,

@@ -199,7 +199,7 @@ FromDay = Annotated[int, BeforeValidator(_start), _DATE_SCHEMA]
 ToDay = Annotated[int, BeforeValidator(_end), _DATE_SCHEMA]
 # Picks the edge from the field's name (``from_`` first day, ``to`` last day): what shared inputs use.
 Day = Annotated[int, BeforeValidator(_by_field), _DATE_SCHEMA]
-FROM = "First day, inclusive: YYYYMMDD, YYYY-MM-DD or relative UTC ('30 days ago'; 'last week' = its first day)."
+FROM = "First day, inclusive: YYYYMMDD, ISO or relative UTC ('30 days ago'; 'last week' = its first day)."
 TO = "Last day, inclusive ('today'; 'last month' = its last day)."
 
 
