@@ -19,7 +19,7 @@ MESSAGES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("clevertap_connect", {"bogus": 1}, ["bogus"]),
     ("clevertap_get_event_count", {"event_name": "Charged", "from": 20261301, "to": 20261302}, ["calendar date"]),
     ("clevertap_get_event_count", {"event_name": "Charged", "from": day(0), "to": day(-7)}, ["after"]),
-    ("clevertap_get_event_count", {"event_name": "Charged", "from": "last week", "to": day(0)}, ["YYYYMMDD"]),
+    ("clevertap_get_event_count", {"event_name": "Charged", "from": "next blue moon", "to": day(0)}, ["YYYYMMDD"]),
     ("clevertap_get_event_count", {"from": day(-1), "to": day(0)}, ["event_name"]),
     ("clevertap_get_profile_count", {"event_name": "Charged", "from": 2026, "to": day(0)}, ["YYYYMMDD"]),
     ("clevertap_get_events", {"event_name": "Charged", **DATES, "batch_size": 0}, ["batch_size"]),

@@ -89,6 +89,10 @@ def fakes() -> Fakes:
         if (query or {}).get("identity") == "u1"
         else {"status": "success", "record": None}
     )
+    f.api.routes[("POST", "/1/message/report.json")] = {
+        "status": "success",
+        "messages": [{"message_id": 1, "message_name": "Hi", "start_date": 201603081330, "sent": 82, "clicked": 28}],
+    }
     f.executor.actions = [
         ActionInfo(
             id="a1", key="get-campaigns", name="Get Campaigns", description="List.", input_schema={}, read_only=True
@@ -123,6 +127,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "clevertap_request": {"method": "GET", "path": "/1/profile.json", "query": {"identity": "u1"}},
     "clevertap_get_trends": {"event_name": "Charged", "from": 20261101, "to": 20261107},
     "clevertap_get_top_values": {"event_name": "Charged", "from": 20261101, "to": 20261107, "property": "City"},
+    "clevertap_get_user_profile": {"identity": "u1"},
+    "clevertap_get_message_report": {"from": "last month", "to": "today", "channel": ["push", "email"]},
 }
 
 
@@ -228,7 +234,12 @@ async def test_connect_mirrors_the_executor(fakes: Fakes) -> None:
 async def test_real_time_sends_only_true_flags(fakes: Fakes) -> None:
     out = await run(tool("clevertap_real_time_user_count"), fakes, {"os": True, "browser": False})
     assert fakes.api.calls[-1][:2] == ("POST", "/1/now.json") and fakes.api.calls[-1][3] == {"os": True}
-    assert out == {"count": 214, "last_processed_ts": 1486536600, "breakdowns": {"os": {"android": 196, "ios": 35}}}
+    assert out == {
+        "count": 214,
+        "last_processed_ts": 1486536600,
+        "last_processed_at": "2017-02-08T06:50:00Z",
+        "breakdowns": {"os": {"android": 196, "ios": 35}},
+    }
 
 
 async def test_counts_validate_dates(fakes: Fakes) -> None:
@@ -261,10 +272,12 @@ async def test_export_pages_through_with_short_handles(fakes: Fakes) -> None:
             assert "cursor" not in page
             break
         cursor = page["cursor"]
-    assert seen == EVENTS
+    # every record as CleverTap sent it, plus its ISO 8601 UTC time beside the compact ts
+    timed = [{**e, "time": f"2026-11-01T12:00:{i:02d}Z"} for i, e in enumerate(EVENTS)]
+    assert seen == timed
     # Handles are not consumed: the same handle gives the same page again.
     again = await run(nxt, fakes, {"cursor": first["cursor"]})
-    assert again["records"] == EVENTS[10:20]
+    assert again["records"] == timed[10:20]
 
 
 async def test_export_is_bounded_and_buffers_the_rest(fakes: Fakes) -> None:
@@ -289,7 +302,13 @@ async def test_export_is_bounded_and_buffers_the_rest(fakes: Fakes) -> None:
 async def test_export_of_nothing_is_done(fakes: Fakes) -> None:
     fakes.api.datasets["/1/profiles.json"] = []
     out = await run(tool("clevertap_get_user_profiles"), fakes, EXAMPLES["clevertap_get_user_profiles"])
-    assert out == {"records": [], "returned": 0, "done": True, "next_step": "All records have been returned."}
+    assert out == {
+        "records": [],
+        "returned": 0,
+        "total_returned": 0,
+        "done": True,
+        "next_step": "All records have been returned.",
+    }
 
 
 async def test_cursor_errors(fakes: Fakes) -> None:

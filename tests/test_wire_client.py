@@ -284,7 +284,8 @@ async def test_401_is_a_credentials_error(client: CleverTapClient, fake: QuirkyC
     with pytest.raises(CleverTapCredentialsError) as err:
         await client.call("POST", "/1/now.json", body={})
     assert "Passcode Invalid" in err.value.message
-    assert "CLEVERTAP_ACCOUNT_ID" in (err.value.hint or "") and "clevertap_connect" in (err.value.hint or "")
+    # the hint names what this message says is wrong: the passcode, not the account id
+    assert "CLEVERTAP_PASSCODE" in (err.value.hint or "") and "clevertap_connect" in (err.value.hint or "")
     assert err.value.status == 401 and not err.value.retryable
     assert len(fake.seen) == 1
 

@@ -12,7 +12,7 @@ from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, example_fro
 from tools.counts import FROM, TO, Day
 from tools.errors import CleverTapCredentialsError, CleverTapError
 from tools.exports import take_within
-from tools.models import check_range
+from tools.models import check_range, iso_compact, iso_epoch
 from tools.querylang import PROFILE_FILTER_EXAMPLE, AudienceField
 
 CONFIRM = "From the preview call."
@@ -34,6 +34,7 @@ class Campaign(ToolOutput):
     id: int | str
     name: str | None = None
     scheduled_on: int | str | None = None
+    scheduled_at: str | None = None
     status: str | None = None
 
 
@@ -86,11 +87,22 @@ def _campaign_list(answer: Any) -> list[Any]:
     return []
 
 
+def _iso(value: Any) -> str | None:
+    """``scheduled_on`` (YYYYMMDDHHMM, or epoch seconds) as ISO 8601 UTC."""
+    return iso_compact(value) or (iso_epoch(value) if isinstance(value, int) and len(str(value)) == 10 else None)
+
+
 async def get_campaigns(ctx: ToolContext, args: CampaignRangeInput) -> CampaignsOutput:
     answer = await ctx.api.call("POST", "/1/targets/list.json", body={"from": args.from_, "to": args.to})
     items = [c for c in _campaign_list(answer) if isinstance(c, dict) and c.get("id") is not None]
     campaigns = [
-        Campaign(id=c["id"], name=c.get("name"), scheduled_on=c.get("scheduled_on"), status=c.get("status"))
+        Campaign(
+            id=c["id"],
+            name=c.get("name"),
+            scheduled_on=c.get("scheduled_on"),
+            scheduled_at=_iso(c.get("scheduled_on")),
+            status=c.get("status"),
+        )
         for c in items
     ]
     rows = [c.model_dump(exclude_none=True) for c in campaigns]
@@ -269,7 +281,7 @@ GET_CAMPAIGNS = ToolSpec(
     name="clevertap_get_campaigns",
     title="List campaigns",
     description=(
-        "List campaigns scheduled to start between two dates: [{id, name, scheduled_on, status}]. Use an id with "
+        "List campaigns scheduled to start between two dates: [{id, name, scheduled_at, status}]. Use an id with "
         "clevertap_get_campaign_report or clevertap_stop_campaign."
     ),
     input_model=CampaignRangeInput,

@@ -14,6 +14,8 @@ from tools.campaigns import CREATE_CAMPAIGN, GET_CAMPAIGN_REPORT, GET_CAMPAIGNS,
 from tools.connect import CONNECT
 from tools.counts import GET_EVENT_COUNT, GET_PROFILE_COUNT
 from tools.exports import GET_EVENTS, GET_EVENTS_BY_CURSOR, GET_USER_PROFILES, GET_USER_PROFILES_BY_CURSOR
+from tools.message_report import GET_MESSAGE_REPORT
+from tools.profile_lookup import GET_USER_PROFILE
 from tools.profiles import DELETE_USER_PROFILE
 from tools.proxy import REQUEST
 from tools.realtime import REAL_TIME_USER_COUNT
@@ -46,6 +48,8 @@ CATALOG: tuple[ToolSpec[Any, Any], ...] = (
     GET_TOP_VALUES,
     AGGREGATE_EVENTS,
     DESCRIBE_SCHEMA,
+    GET_USER_PROFILE,
+    GET_MESSAGE_REPORT,
 )
 
 # Membrane's names for the popular actions (the seed's table), so every backend lists them the same way.

@@ -7,12 +7,10 @@ from typing import Annotated, Any
 from pydantic import Field, WithJsonSchema, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.models import check_range
-from tools.querylang import Day, History, ProfileFilters, PropertyFilter, SessionFilters
+from tools.models import FROM, TO, Day, check_range
+from tools.querylang import History, ProfileFilters, PropertyFilter, SessionFilters
 
 EVENT_NAME = "Case-sensitive, e.g. 'Charged'."
-FROM = "Start day YYYYMMDD, inclusive."
-TO = "End day YYYYMMDD, inclusive."
 FILTERS = "All must match: [{name, operator (equals, contains, greater_than, less_than, between, exists...), value}]."
 # Typed for validation, described compactly in the schema (the typed form costs ~300 bytes more per tool).
 Filters = Annotated[list[PropertyFilter], WithJsonSchema({"type": "array", "items": {"type": "object"}})]
@@ -63,6 +61,9 @@ class CountInput(QueryInput):
 class CountOutput(ToolOutput):
     done: bool
     count: int | None = None
+    # The days counted, as resolved from relative forms ("last week"), so the model can say which ones they were.
+    from_: int | None = Field(None, alias="from")
+    to: int | None = None
     req_id: Annotated[str | int | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})] = None
     next_step: str | None = None
 
@@ -87,6 +88,8 @@ async def _count(ctx: ToolContext, args: CountInput, path: str) -> CountOutput:
         {
             "done": result.done,
             "count": result.count,
+            "from": args.from_,
+            "to": args.to,
             "req_id": result.req_id,
             "next_step": next_step,
         }
@@ -123,7 +126,7 @@ GET_EVENT_COUNT = ToolSpec(
     examples_invalid=(
         {"event_name": "Charged", "from": 20261301, "to": 20261302},
         {"event_name": "Charged", "from": "today", "to": "7 days ago"},
-        {"event_name": "Charged", "from": "last week", "to": "today"},
+        {"event_name": "Charged", "from": "next blue moon", "to": "today"},
         {"from": "yesterday", "to": "today"},
         {"event_name": 42, "from": "7 days ago", "to": "today"},
     ),

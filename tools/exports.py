@@ -1,19 +1,23 @@
 """Cursor exports of events and profiles, bounded per call, with short handles instead of raw CleverTap cursors.
 
+Records get ISO 8601 UTC times (events: ``time`` beside CleverTap's ``ts``; profiles: the event summaries' first and
+last seen) and, with ``fields``, are projected to the listed keys before they are sized, buffered or returned.
+
 Also home of the small result-bounding helpers the other tools share (``json_size``, ``take_within``, ``bound_json``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 from pydantic_core import PydanticSerializationError, to_json
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, example_from
 from tools.counts import QueryInput
 from tools.errors import CursorExpired, InputError
+from tools.models import iso_compact, iso_epoch
 
 ExportKind = Literal["events", "profiles"]
 
@@ -26,6 +30,14 @@ _NEXT_TOOL: dict[str, str] = {
 _ENVELOPE_BYTES = 600  # room for cursor, flags and next_step around the records
 _HANDLE_MAX_LEN = 40
 MAX_RECORDS = "Max records now."  # handles are ``ct_`` + a few characters; CleverTap cursors are far longer
+BATCH = "Records per CleverTap page. A result holds ~60 KB; the rest comes by cursor."
+FIELDS = "Keep only these keys, dotted ok (event_props.Amount, profile.identity, time): more records per call."
+# Where a bare or relative field name is also looked for, in this order.
+_FIELD_ROOTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "events": (("event_props",), ("profile",), ("profile", "profileData"), ("session_props",)),
+    "profiles": (("profileData",),),
+}
+_MISSING = object()
 
 
 # -- bounding helpers (shared) ----------------------------------------------------------------------------------------
@@ -84,7 +96,11 @@ def bound_json(value: Any, max_bytes: int) -> tuple[Any, str | None]:
 
 
 class ExportInput(QueryInput):
-    batch_size: int = Field(100, ge=1, le=5000, description="Records per page.")
+    batch_size: int = Field(100, ge=1, le=5000, description=BATCH)
+    fields: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=300)]] | None,
+        WithJsonSchema({"type": "array", "items": {"type": "string"}}),
+    ] = Field(None, min_length=1, max_length=100, description=FIELDS)
     app: bool = Field(False, description="Add app/device fields.")
     events: bool = Field(True, description="Add event summaries.")
     profile: bool = Field(True, description="Add custom profile fields.")
@@ -110,6 +126,7 @@ class CursorInput(ToolInput):
 class ExportOutput(ToolOutput):
     records: list[dict[str, Any]]
     returned: int
+    total_returned: int | None = None
     done: bool
     cursor: str | None = None
     next_step: str
@@ -128,11 +145,99 @@ def _looks_like_handle(cursor: str) -> bool:
     return cursor.startswith("ct_") or len(cursor) < _HANDLE_MAX_LEN
 
 
+def _resolve(value: Any, parts: list[str]) -> tuple[Any, tuple[str, ...]]:
+    """The value at ``parts`` (a dotted path split on dots) and the chain of keys that reached it; a key that itself
+    holds dots ("a.b") matches too. (_MISSING, ()) when there is none."""
+    if not parts:
+        return value, ()
+    if not isinstance(value, dict):
+        return _MISSING, ()
+    for i in range(len(parts), 0, -1):
+        key = ".".join(parts[:i])
+        if key in value:
+            found, chain = _resolve(value[key], parts[i:])
+            if found is not _MISSING:
+                return found, (key, *chain)
+    return _MISSING, ()
+
+
+def _walk(value: Any, chain: tuple[str, ...]) -> Any:
+    for key in chain:
+        if not isinstance(value, dict) or key not in value:
+            return _MISSING
+        value = value[key]
+    return value
+
+
+class Projection:
+    """Reduces records to ``{path: value}`` for the listed paths: from the record's root first, then from the places a
+    property usually lives (``event_props``, ``profile.profileData``...); absent paths are left out. The chain of keys
+    that resolved a path is remembered, so the records of a page (which share a shape) cost a few dict lookups each."""
+
+    def __init__(self, fields: list[str], kind: str) -> None:
+        self.fields = [(path, path.split(".")) for path in fields]
+        self.roots = _FIELD_ROOTS.get(kind, ())
+        self.chains: dict[str, tuple[str, ...]] = {}
+
+    def _find(self, record: dict[str, Any], path: str, parts: list[str]) -> Any:
+        for root in ((), *self.roots):
+            value, chain = _resolve(record, [*root, *parts])
+            if value is not _MISSING:
+                self.chains[path] = chain
+                return value
+        return _MISSING
+
+    def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for path, parts in self.fields:
+            chain = self.chains.get(path)
+            value = _walk(record, chain) if chain is not None else _MISSING
+            if value is _MISSING:
+                value = self._find(record, path, parts)
+            if value is not _MISSING:
+                out[path] = value
+        return out
+
+
+def project(record: dict[str, Any], fields: list[str], kind: str) -> dict[str, Any]:
+    """One record reduced to the listed paths (see ``Projection``)."""
+    return Projection(fields, kind)(record)
+
+
+def with_times(record: dict[str, Any], kind: str) -> dict[str, Any]:
+    """ISO 8601 UTC times in a record, in place: events get ``time`` beside CleverTap's ``ts`` (kept, as sent);
+    profile event summaries get ISO ``first_seen``/``last_seen`` instead of epoch seconds."""
+    if kind == "events":
+        iso = iso_compact(record.get("ts"))
+        if iso is not None:
+            record["time"] = iso
+        return record
+    summary = record.get("events")
+    if isinstance(summary, dict):
+        for item in summary.values():
+            if isinstance(item, dict):
+                for key in ("first_seen", "last_seen"):
+                    iso = iso_epoch(item.get(key))
+                    if iso is not None:
+                        item[key] = iso
+    return record
+
+
+def _prepare(records: list[dict[str, Any]], kind: ExportKind, fields: list[str] | None) -> list[dict[str, Any]]:
+    timed = [with_times(r, kind) for r in records]
+    if not fields:
+        return timed
+    projection = Projection(fields, kind)
+    return [projection(r) for r in timed]
+
+
 async def _serve(ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_records: int | None) -> ExportOutput:
     """Return records from the buffer, or else the next page; keep what does not fit in a new handle."""
     path = str(state.get("path") or _PATHS[kind])
     buffer: list[dict[str, Any]] = list(state.get("buffer") or [])
     cursor: str | None = state.get("cursor")
+    fields: list[str] | None = state.get("fields")
+    before = int(state.get("returned") or 0)
     if not buffer and cursor:
         try:
             page = await ctx.api.export_page(path, cursor, budget_s=ctx.budget_s)
@@ -140,25 +245,38 @@ async def _serve(ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_
             raise CursorExpired(
                 exc.message, status=exc.status, code=exc.code, hint=f"Restart the export with {_FIRST_TOOL[kind]}."
             ) from None
-        buffer, cursor = list(page.records), page.next_cursor
+        buffer, cursor = _prepare(list(page.records), kind, fields), page.next_cursor
     limit = len(buffer) if max_records is None else min(max_records, len(buffer))
     n = take_within(buffer[:limit], max(ctx.max_result_bytes - _ENVELOPE_BYTES, 1))
     records, rest = buffer[:n], buffer[n:]
     done = not rest and not cursor
     handle = None
+    total = before + len(records)
     if done:
         next_step = "All records have been returned."
     else:
-        handle = await ctx.handles.put({"kind": kind, "path": path, "cursor": cursor, "buffer": rest})
+        state = {"kind": kind, "path": path, "cursor": cursor, "buffer": rest, "returned": total}
+        if fields:
+            state["fields"] = fields
+        handle = await ctx.handles.put(state)
         next_step = f"More records remain: call {_NEXT_TOOL[kind]} with cursor={handle!r}."
-    return ExportOutput(records=records, returned=len(records), done=done, cursor=handle, next_step=next_step)
+    if fields and records:
+        absent = [f for f in fields if not any(f in r for r in records)]
+        if absent:
+            next_step += f" No record has {', '.join(map(repr, absent))}: names are case-sensitive."
+    return ExportOutput(
+        records=records, returned=len(records), total_returned=total, done=done, cursor=handle, next_step=next_step
+    )
 
 
 async def _start(ctx: ToolContext, kind: ExportKind, args: ExportInput) -> ExportOutput:
     path = _PATHS[kind]
     await ctx.report(0, None, f"starting the {kind} export")
     cursor = await ctx.api.start_export(path, args.query(), batch_size=args.batch_size, flags=args.flags() or None)
-    out = await _serve(ctx, kind, {"kind": kind, "path": path, "cursor": cursor, "buffer": []}, args.max_records)
+    state: dict[str, Any] = {"kind": kind, "path": path, "cursor": cursor, "buffer": []}
+    if args.fields:
+        state["fields"] = args.fields
+    out = await _serve(ctx, kind, state, args.max_records)
     if out.done and not out.records:
         from tools.schema import did_you_mean  # tools.schema is loaded only when an export is empty
 

@@ -12,9 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from tools.base import ToolInput
-from tools.models import Operator, check_range, parse_yyyymmdd
-
-Day = Annotated[int, BeforeValidator(parse_yyyymmdd)]
+from tools.models import Day, Operator, check_range
 Scalar = str | int | float | bool
 FilterValue = Annotated[
     Scalar | list[Scalar],

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
+from tools.models import iso_epoch
 
 BREAKDOWNS = ("user_type", "session_source", "browser", "os", "device", "new")
 
@@ -23,6 +24,7 @@ class RealTimeInput(ToolInput):
 class RealTimeOutput(ToolOutput):
     count: int | None = None
     last_processed_ts: int | None = None
+    last_processed_at: str | None = None
     breakdowns: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -34,6 +36,7 @@ async def real_time_user_count(ctx: ToolContext, args: RealTimeInput) -> RealTim
     return RealTimeOutput(
         count=count if isinstance(count, int) else None,
         last_processed_ts=ts if isinstance(ts, int) else None,
+        last_processed_at=iso_epoch(ts),
         breakdowns={name: answer[name] for name in BREAKDOWNS if name in body and name in answer},
     )
 
@@ -42,7 +45,7 @@ REAL_TIME_USER_COUNT = ToolSpec(
     name="clevertap_real_time_user_count",
     title="Active users now",
     description=(
-        "Users active now (last 5 minutes); true flags add breakdowns. Returns count, last_processed_ts, "
+        "Users active now (last 5 minutes); true flags add breakdowns. Returns count, last_processed_at, "
         "breakdowns. Past activity: clevertap_get_event_count."
     ),
     input_model=RealTimeInput,

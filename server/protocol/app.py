@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import re
@@ -21,19 +22,40 @@ from server.runtime import Runtime, parse_input
 from tools.base import ToolSpec, strip_titles
 from tools.charts import Chart
 from tools.errors import ConsentRequired, InputError, ToolFailure
+from tools.models import DATE_FORMS, today_utc
 
 log = logging.getLogger("clevertap_mcp")
 
 VERSION = "0.1.0"
 
 INSTRUCTIONS = """\
-CleverTap tools. Workflow: call clevertap_connect first if a tool reports a configuration problem; read with the
-count/export tools; before anything irreversible (create campaign, delete profile) call the tool without confirm_token
-to get a preview and a confirm_token, show the preview to the user, and only then call again with the token.
-CleverTap quirks: dates are YYYYMMDD integers (20261126), ranges inclusive; event and property names are
-case-sensitive ('Charged', not 'charged'); exports return a short cursor handle to pass to the *_by_cursor tool;
-uploads take epoch-second timestamps and report per-record errors by your own 0-based index.
+Today is {today} (UTC). CleverTap tools. Workflow: call clevertap_connect first if a tool reports a configuration
+problem; read with the count/export tools; before anything irreversible (create campaign, delete profile) call the tool
+without confirm_token to get a preview and a confirm_token, show the preview to the user, and only then call again with
+the token. {dates}
+CleverTap quirks: event and property names are case-sensitive ('Charged', not 'charged'); exports return a short cursor
+handle to pass to the *_by_cursor tool; uploads take epoch-second timestamps and report per-record errors by your own
+0-based index. Timestamps in results are ISO 8601 UTC.
 Resources: clevertap://catalog (every tool, its Membrane action key, read-only flag) and clevertap://regions."""
+
+
+def instructions(today: dt.date | None = None) -> str:
+    """The server's instructions, stating today's UTC date: models often do not know it."""
+    day = today or today_utc()
+    return INSTRUCTIONS.format(today=f"{day.isoformat()}, {day.strftime('%A')}", dates=DATE_FORMS)
+
+
+class _Server(Server[Any]):
+    """A server whose instructions are computed each time a session reads them, so the date in them stays current."""
+
+    @property
+    def instructions(self) -> str:
+        return instructions()
+
+    @instructions.setter
+    def instructions(self, value: str | None) -> None:
+        """The SDK sets the constructor's value; the computed text always wins."""
+
 
 _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -427,11 +449,10 @@ def build_server(runtime: Runtime, *, runtime_for: RuntimeResolver | None = None
     app = App(runtime, runtime_for=runtime_for)
     resources = Resources(app.runtime_for, charts=app.charts)
     prompts = Prompts(app.runtime_for)
-    server: Server[Any] = Server(
+    server: Server[Any] = _Server(
         "clevertap-mcp",
         version=VERSION,
         title="CleverTap",
-        instructions=INSTRUCTIONS,
         on_list_tools=app.scoped(app.list_tools),
         on_call_tool=app.scoped(app.call_tool),
         on_list_resources=resources.list_resources,

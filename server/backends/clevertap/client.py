@@ -42,6 +42,7 @@ from tools.api import (
     UnprocessedRecord,
     UploadResult,
 )
+from tools.error_hints import RATE_HINT, clevertap_hint
 from tools.errors import (
     CleverTapCredentialsError,
     CleverTapError,
@@ -88,12 +89,12 @@ CREDENTIALS_HINT = (
     "or run clevertap_connect to see which one is refused."
 )
 _CODE_HINTS: dict[int, str] = {
-    400: "CleverTap rejected the request: check the field names, the event name and the YYYYMMDD dates.",
+    400: "CleverTap rejected the request: check the field and event names (case-sensitive) and the dates.",
     403: "This passcode is not allowed to call this API: ask a CleverTap admin for a passcode with API access.",
     404: "CleverTap does not know this path or object: check the path (e.g. /1/counts/events.json) and any id.",
     405: "Wrong HTTP method: CleverTap reads are POSTs with a JSON body; cursor pages and polls are GETs.",
     409: "The object is not in the right state yet (e.g. a campaign report before the campaign completed).",
-    429: "CleverTap allows 3 concurrent requests per account (15 for uploads): wait a little and try again.",
+    429: RATE_HINT,
 }
 
 
@@ -234,16 +235,19 @@ def error_for(response: RawResponse, method: str, path: str) -> CleverTapError |
             f"CleverTap refused the credentials ({where}): {text}",
             status=401,
             code=code,
-            hint=CREDENTIALS_HINT,
+            hint=clevertap_hint(text, credentials=True) or CREDENTIALS_HINT,
             details=details,
         )
     if status == 429:
+        wait = _retry_after_s(response.headers)
         return CleverTapError(
             f"CleverTap is rate limiting this account ({where}): {text}",
             status=429,
             code=code,
             retryable=True,
-            hint=_CODE_HINTS[429],
+            hint=f"Wait {max(1, round(wait))} s (CleverTap's Retry-After), then call again."
+            if wait
+            else _CODE_HINTS[429],
             details=details,
         )
     if status >= 500:
@@ -269,7 +273,7 @@ def error_for(response: RawResponse, method: str, path: str) -> CleverTapError |
             f"CleverTap answered HTTP {status} ({where}): {text}",
             status=status,
             code=code,
-            hint=_CODE_HINTS.get(status) or _CODE_HINTS.get(_int_code(code) or 0),
+            hint=clevertap_hint(text, code) or _CODE_HINTS.get(status) or _CODE_HINTS.get(_int_code(code) or 0),
             details=details,
         )
     if status == 204 and body == "":
@@ -288,7 +292,9 @@ def error_for(response: RawResponse, method: str, path: str) -> CleverTapError |
             f"CleverTap reported a failure ({where}): {text}" + (f" (code {code})" if code is not None else ""),
             status=status,
             code=code,
-            hint=_CODE_HINTS.get(_int_code(code) or 0) or "Fix the request as the error says and try again.",
+            hint=clevertap_hint(text, code)
+            or _CODE_HINTS.get(_int_code(code) or 0)
+            or "Fix the request as the error says and try again.",
             details=details,
         )
     return None
