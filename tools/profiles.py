@@ -131,9 +131,8 @@ DELETE_USER_PROFILE = ToolSpec(
     name="clevertap_delete_user_profile",
     title="Delete profiles",
     description=(
-        "Permanently delete up to 100 profiles by identity or guid. The first call deletes nothing and returns "
-        "what was found and a confirm_token: show the user, and only if they agree repeat the call with "
-        "confirm_token."
+        "Permanently delete up to 100 profiles by identity or guid. First call: what was found and a confirm_token; "
+        "repeat with the token once the user agrees."
     ),
     input_model=DeleteProfileInput,
     output_model=DeleteProfileOutput,
@@ -143,4 +142,6 @@ DELETE_USER_PROFILE = ToolSpec(
     idempotent=True,
     open_world=True,
     action_key="delete-user-profile",
+    endpoints=("/1/delete/profiles.json", "/1/profile.json"),
+    needs_consent=True,
 )

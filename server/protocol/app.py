@@ -18,6 +18,7 @@ from server.codec.wirejson import strict_json
 from server.policies.privacy import redact
 from server.policies.scrub import Scrubber
 from server.runtime import Runtime, parse_input
+from server.state.consent import CallScope, call_scope
 from tools.base import ToolSpec, strip_titles
 from tools.errors import ConsentRequired, InputError, ToolFailure
 
@@ -43,7 +44,6 @@ _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
         "next_step": {"type": "string"},
     },
 }
-_CONSENT_TOOLS = {"clevertap_create_campaign", "clevertap_delete_user_profile"}
 
 
 def _finite(value: Any) -> Any:
@@ -81,6 +81,14 @@ def ok_result(structured: dict[str, Any], scrub: Scrubber | None = None) -> type
         text = scrub.secrets_only(text)
         structured = json.loads(text)
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
+
+
+def _writes(scope: CallScope, *, unknown: bool) -> str:
+    """The write requests of a call, for its audit line."""
+    sent, answered = scope.writes_sent, scope.writes_answered
+    if unknown:
+        return f"outcome unknown: {sent} write requests were sent, {answered} answered"
+    return f"{sent} write requests were sent and answered"
 
 
 RuntimeResolver = Callable[[ServerRequestContext[Any]], Runtime]
@@ -133,7 +141,7 @@ class App:
         live = self.runtime.live_action(spec)
         if live is not None and live.input_schema is not None:
             input_schema = dict(live.input_schema)
-            if spec.name in _CONSENT_TOOLS:
+            if spec.needs_consent:
                 props = dict(input_schema.get("properties") or {})
                 props["confirm_token"] = {
                     "type": "string",
@@ -179,6 +187,25 @@ class App:
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
+        with call_scope(params.name) as scope:
+            try:
+                result, outcome, structured = await self._answer(ctx, params, scope)
+            except BaseException:
+                # Cancelled (the client gave up, or the server is stopping): the writes already sent stay sent.
+                self._audit(params.name, params.arguments, f"cancelled; {_writes(scope, unknown=True)}", None)
+                raise
+        self._audit(params.name, params.arguments, outcome, structured, scope)
+        if self._tools_changed:
+            self._tools_changed = False
+            try:
+                await ctx.session.send_tool_list_changed()
+            except Exception:
+                log.debug("could not send tools/list_changed", exc_info=True)
+        return result
+
+    async def _answer(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams, scope: CallScope
+    ) -> tuple[types.CallToolResult, str, dict[str, Any] | None]:
         runtime = self.runtime
         outcome = "ok"
         structured: dict[str, Any] | None = None
@@ -203,25 +230,27 @@ class App:
                     "the server keeps serving, so you may retry or use another tool."
                 )
             )
-        self._audit(params.name, params.arguments, outcome, structured)
-        if self._tools_changed:
-            self._tools_changed = False
-            try:
-                await ctx.session.send_tool_list_changed()
-            except Exception:
-                log.debug("could not send tools/list_changed", exc_info=True)
-        return result
+        return result, outcome, structured
 
-    def _audit(self, name: str, arguments: Any, outcome: str, structured: dict[str, Any] | None) -> None:
+    def _audit(
+        self,
+        name: str,
+        arguments: Any,
+        outcome: str,
+        structured: dict[str, Any] | None,
+        scope: CallScope | None = None,
+    ) -> None:
         audit = self.runtime.audit
         spec = self.runtime.spec(name)
         if audit is None or spec is None or not spec.writes:
             return
+        if scope is not None and outcome.startswith("error") and scope.writes_sent:
+            outcome = f"{outcome}; {_writes(scope, unknown=scope.writes_sent > scope.writes_answered)}"
         run_id = structured.get("action_run_id") if structured else None
         try:
             audit.write(name, arguments or {}, outcome, action_run_id=run_id if isinstance(run_id, str) else None)
         except OSError:
-            log.warning("could not write the audit log", exc_info=True)
+            log.error("could not write the audit log for %s (%s)", name, outcome)
 
     async def _call(
         self, ctx: ServerRequestContext[Any], name: str, arguments: Mapping[str, Any] | None
@@ -322,7 +351,7 @@ class App:
         """Run a popular tool as its Membrane action, checked against Membrane's own input schema."""
         import jsonschema
 
-        token = args.pop("confirm_token", None) if spec.name in _CONSENT_TOOLS else None
+        token = args.pop("confirm_token", None) if spec.needs_consent else None
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(args), key=lambda e: list(e.path))
         if errors:
             detail = "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:8])
@@ -335,7 +364,7 @@ class App:
                     "list the tools again to see its inputSchema."
                 ),
             )
-        if spec.name in _CONSENT_TOOLS and self.runtime.settings.confirm != "never":
+        if spec.needs_consent and self.runtime.settings.confirm != "never":
             if token is None:
                 confirm, expires = self.runtime.consent.issue(spec.name, args)
                 return {
