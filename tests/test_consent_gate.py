@@ -44,7 +44,7 @@ async def _campaign_ids(client: Client, status: str) -> list[int]:
     return [c["id"] for c in listed["campaigns"] if c["status"] == status]
 
 
-# -- finding 2: spellings of irreversible paths, and trigger ----------------------------------------------------------
+# -- finding 2: spellings of irreversible paths, and trigger --
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ async def test_the_proxy_confirms_every_spelling_of_an_irreversible_path(
     assert len(seen.seen) == before + 1
 
 
-# -- finding 4: a token works once --------------------------------------------------------------------------------------
+# -- finding 4: a token works once --
 
 
 async def test_a_replayed_token_sends_nothing_and_says_it_was_done(upstream: tuple[str, Upstream]) -> None:
@@ -115,7 +115,7 @@ async def test_two_replicas_sharing_redis_accept_a_token_once(upstream: tuple[st
     assert seen.creations() == created + 1
 
 
-# -- finding 3: tool selection holds on every route ---------------------------------------------------------------------
+# -- finding 3: tool selection holds on every route --
 
 
 async def test_hidden_tools_cannot_be_reached_through_run_action_or_the_proxy(upstream: tuple[str, Upstream]) -> None:
@@ -149,7 +149,7 @@ async def test_hidden_tools_cannot_be_reached_through_run_action_or_the_proxy(up
     )
 
 
-# -- finding 6: stop campaign ---------------------------------------------------------------------------------------
+# -- finding 6: stop campaign --
 
 
 async def test_stop_campaign_confirms_and_tells_a_stopped_or_completed_campaign_apart(
@@ -202,7 +202,7 @@ async def test_confirm_never_still_acts_at_once_as_documented(upstream: tuple[st
     assert out["created"] is True and sent["sent"] is True and seen.creations() == created + 1
 
 
-# -- finding 1: Membrane actions given by id ----------------------------------------------------------------------------
+# -- finding 1: Membrane actions given by id --
 
 
 @pytest.fixture
@@ -272,7 +272,7 @@ async def test_membrane_read_only_and_selection_apply_to_actions_by_id(membrane:
     assert "hides" in hidden and _runs(fake) == 0
 
 
-# -- finding 9: the audit log -------------------------------------------------------------------------------------------
+# -- finding 9: the audit log --
 
 
 async def test_a_cancelled_upload_leaves_every_sent_batch_in_the_audit_log(tmp_path: Path) -> None:

@@ -38,9 +38,9 @@ class Upstream:
             if not message.get("more_body"):
                 break
         self.seen.append((scope["method"], raw, b"".join(chunks)))
-        if self.hold_uploads_after is not None and scope["path"] == "/1/upload":
-            if len(self.to("/1/upload")) > self.hold_uploads_after:
-                await asyncio.sleep(3600)
+        held = self.hold_uploads_after
+        if held is not None and scope["path"] == "/1/upload" and len(self.to("/1/upload")) > held:
+            await asyncio.sleep(3600)
         body = b"".join(chunks)
         sent = False
 
