@@ -28,8 +28,9 @@ VERSION = "0.1.0"
 
 INSTRUCTIONS = """\
 CleverTap tools. Workflow: call clevertap_connect first if a tool reports a configuration problem; read with the
-count/export tools; before anything irreversible (create campaign, delete profile) call the tool without confirm_token
-to get a preview and a confirm_token, show the preview to the user, and only then call again with the token.
+count/export tools; before anything irreversible (create or stop a campaign, delete profiles, send) call the tool
+without confirm_token to get a preview and a confirm_token, show the preview to the user, and only then call again
+with the token (it works once).
 CleverTap quirks: dates are YYYYMMDD integers (20261126), ranges inclusive; event and property names are
 case-sensitive ('Charged', not 'charged'); exports return a short cursor handle to pass to the *_by_cursor tool;
 uploads take epoch-second timestamps and report per-record errors by your own 0-based index.
