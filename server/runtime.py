@@ -25,6 +25,9 @@ from tools.names import TOOL_NAMES
 
 log = logging.getLogger("clevertap_mcp")
 
+# One ledger of consumed confirmation tokens per process, shared by every runtime in it (the per-user runtimes of
+# the HTTP transport too); replicas share theirs through Redis.
+PROCESS_LEDGER = MemoryConsentLedger()
 SANDBOX_ACCOUNT_ID = "DEMO-SANDBOX"
 SANDBOX_PASSCODE = "sandbox"
 
@@ -90,7 +93,7 @@ class Runtime:
         self.consent = HmacConsentSigner(key)
         self.handles: HandleStore = MemoryHandleStore()
         self.audit = AuditLog(settings.audit_log) if settings.audit_log else None  # ValueError: not writable
-        self._ledger: ConsentLedger = MemoryConsentLedger()
+        self._ledger: ConsentLedger = PROCESS_LEDGER
         check_tool_names(settings)
         self._specs: tuple[ToolSpec[Any, Any], ...] | None = None
         self._executor: Executor | None = None
