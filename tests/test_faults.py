@@ -177,7 +177,7 @@ class Args:
                 "when": "now",
             }
         if tool == "clevertap_stop_campaign":
-            return {"id": await self._campaign(("running", "paused", "scheduled", "stopped"))}
+            return {"id": await self._campaign(("running", "paused", "scheduled"))}
         if tool == "clevertap_delete_user_profile":
             return {"identity": f"user-{tag % 300:05d}"}
         if tool == "clevertap_search_actions":
@@ -273,7 +273,7 @@ async def run_table(
     for case in CASES:
         arguments = await args(case.tool)
         before, sent_before = await stats(), await received()
-        await set_fault()
+        await set_fault(path=_FAULT_PATHS.get(case.tool))
         result, elapsed = await timed(client, case.tool, arguments)
         assert elapsed < budget_s + SLACK_S, (case.tool, fault, elapsed, text(result))
         check(case, fault, result, over_budget=over_budget)
@@ -296,6 +296,8 @@ async def run_table(
             ok(again)
 
 
+# Stop reads the campaign's status before it writes: the fault is aimed at the write itself.
+_FAULT_PATHS = {"clevertap_stop_campaign": "/1/targets/stop.json"}
 _WRITE_PATHS = {
     "clevertap_upload_events": "POST /1/upload",
     "clevertap_upload_user_profiles": "POST /1/upload",
@@ -315,8 +317,8 @@ IN_MEMORY_FAULTS = ["429", "500", "503", "slow", "drop", "malformed", "truncated
 async def test_every_tool_under_each_fault_in_memory(fault: str) -> None:
     async with sandbox_session(BUDGET_S) as (client, app):
 
-        async def set_fault(clear: bool = False) -> None:
-            plan = [] if clear else [{"kind": fault, "retry_after": 0.1, "delay_s": 0.2}]
+        async def set_fault(clear: bool = False, path: str | None = None) -> None:
+            plan = [] if clear else [{"kind": fault, "retry_after": 0.1, "delay_s": 0.2, "path": path}]
             app.apply_knobs({"faults": plan})
 
         async def stats() -> dict[str, Any]:
@@ -332,8 +334,8 @@ async def test_every_tool_ends_inside_its_budget_when_the_answer_never_comes() -
     budget = 0.5
     async with sandbox_session(budget) as (client, app):
 
-        async def set_fault(clear: bool = False) -> None:
-            app.apply_knobs({"faults": [] if clear else [{"kind": "slow", "delay_s": 30}]})
+        async def set_fault(clear: bool = False, path: str | None = None) -> None:
+            app.apply_knobs({"faults": [] if clear else [{"kind": "slow", "delay_s": 30, "path": path}]})
 
         async def stats() -> dict[str, Any]:
             return app.store().stats()
@@ -437,8 +439,8 @@ def sandbox_url() -> Iterator[str]:
 async def test_every_tool_under_transport_faults_over_real_http(sandbox_url: str, fault: str) -> None:
     async with httpx.AsyncClient(base_url=sandbox_url, headers=AUTH, timeout=5) as admin:
 
-        async def set_fault(clear: bool = False) -> None:
-            plan = [] if clear else [{"kind": fault}]
+        async def set_fault(clear: bool = False, path: str | None = None) -> None:
+            plan = [] if clear else [{"kind": fault, "path": path}]
             assert (await admin.post("/__sandbox/config", json={"faults": plan})).status_code == 200
 
         async def stats() -> dict[str, Any]:
