@@ -104,6 +104,13 @@ class GuardedExecutor:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Tuning set on the executor (budgets, backoffs) is the inner executor's."""
+        if name in ("inner", "name", "policy"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.inner, name, value)
+
     # -- requests -----------------------------------------------------------------------------------------------
     async def request(
         self, method: str, path: str, query: Mapping[str, Any] | None = None, body: Any = None
