@@ -16,7 +16,7 @@ from server.codec.gcpause import gc_paused
 from server.config import Settings
 from server.policies.audit import AuditLog
 from server.policies.scrub import Scrubber
-from server.state.consent import HmacConsentSigner
+from server.state.consent import ConsentLedger, HmacConsentSigner, MemoryConsentLedger
 from server.state.handles import MemoryHandleStore
 from server.state.schema_cache import MemorySchemaCache
 from tools.api import ActionInfo, ActionRun, CleverTapApi, Executor, HandleStore, ProgressFn
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("clevertap_mcp")
 
+# One ledger of consumed confirmation tokens per process, shared by every runtime in it (the per-user runtimes of
+# the HTTP transport too); replicas share theirs through Redis.
+PROCESS_LEDGER = MemoryConsentLedger()
 SANDBOX_ACCOUNT_ID = "DEMO-SANDBOX"
 SANDBOX_PASSCODE = "sandbox"
 _FIX_AND_RESTART = "Fix the setting named above, restart the MCP server, then run clevertap_connect."
@@ -96,7 +99,8 @@ class Runtime:
         key = settings.consent_secret.get_secret_value().encode() if settings.consent_secret else None
         self.consent = HmacConsentSigner(key)
         self.handles: HandleStore = MemoryHandleStore()
-        self.audit = AuditLog(settings.audit_log) if settings.audit_log else None
+        self.audit = AuditLog(settings.audit_log) if settings.audit_log else None  # ValueError: not writable
+        self._ledger: ConsentLedger = PROCESS_LEDGER
         check_tool_names(settings)
         self._specs: tuple[ToolSpec[Any, Any], ...] | None = None
         self._executor: Executor | None = None
@@ -108,9 +112,24 @@ class Runtime:
     # -- construction -------------------------------------------------------------------------------------------
     @property
     def executor(self) -> Executor:
+        """The backend's executor behind the boundary (``server.policies.boundary``): the only one anything gets."""
         if self._executor is None:
-            self._executor = self._build_executor()
+            from server.policies.boundary import GuardedExecutor, Policy
+
+            policy = Policy(
+                read_only=self.settings.read_only,
+                confirm_required=self.settings.confirm != "never",
+                selected=lambda: frozenset(s.name for s in self.specs),
+                ledger=self.consent_ledger,
+                audit=self.audit,
+            )
+            self._executor = GuardedExecutor(self._build_executor(), policy)
         return self._executor
+
+    def consent_ledger(self) -> ConsentLedger:
+        """Consumed confirmation tokens: in the shared store when it keeps them (Redis), else in this process."""
+        shared = getattr(self.handles, "consent_ledger", None)
+        return shared() if callable(shared) else self._ledger
 
     @property
     def api(self) -> CleverTapApi:
@@ -256,11 +275,7 @@ class Runtime:
                 f"unknown action {key_or_id!r}.",
                 hint="Call clevertap_search_actions with what you want to do to find an action key.",
             )
-        if self.settings.read_only and spec.writes:
-            raise InputError(
-                f"action {spec.action_key!r} changes the account and the server runs in read-only mode.",
-                hint="Only read actions can run in read-only mode.",
-            )
+        # Read-only mode and tool selection were enforced by the boundary before this action got here.
         args = parse_input(spec, input)
         output = await spec.impl(self.context(), args)
         return ActionRun(output=output.structured())
@@ -268,7 +283,4 @@ class Runtime:
     async def search(self, intent: str, limit: int) -> list[ActionInfo]:
         from tools.catalog import search_catalog
 
-        found = search_catalog(intent, limit)
-        if self.settings.read_only:
-            found = [a for a in found if a.read_only]
-        return found
+        return search_catalog(intent, limit)  # the boundary drops what read-only mode or tool selection hides

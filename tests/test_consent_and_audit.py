@@ -112,12 +112,17 @@ async def test_audit_log_has_one_line_per_write_attempt_and_no_arguments(tmp_pat
         ok(await client.call_tool("clevertap_create_campaign", {**CAMPAIGN, "confirm_token": preview["confirm_token"]}))
         await client.call_tool("clevertap_upload_events", {"events": [{"evtName": "no identity", "evtData": {}}]})
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]
-    assert [(e["tool"], e["outcome"]) for e in lines] == [
+    calls = [e for e in lines if e["event"] == "call"]
+    assert [(e["tool"], e["outcome"]) for e in calls] == [
         ("clevertap_create_campaign", "preview"),
         ("clevertap_create_campaign", "ok"),
         ("clevertap_upload_events", "error:input"),
     ]
-    assert all(len(e["arguments_sha256"]) == 64 and e["time"] for e in lines)
+    assert all(len(e["arguments_sha256"]) == 64 and e["time"] for e in calls)
+    # The one request that changed the account: logged before it was sent, and its outcome after.
+    sent = [(e["event"], e.get("request"), e.get("kind")) for e in lines if e["event"] != "call"]
+    assert sent == [("attempt", "POST /1/targets/create.json", "irreversible"), ("outcome", None, None)]
+    assert lines.index(next(e for e in lines if e["event"] == "attempt")) < lines.index(calls[1])
     text = log_path.read_text()
     assert "Thanks for shopping" not in text and "no identity" not in text
     assert oct(log_path.stat().st_mode & 0o777) == "0o600"

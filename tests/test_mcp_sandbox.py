@@ -158,9 +158,13 @@ async def test_campaign_list_report_stop() -> None:
         pending = next(c for c in campaigns if c["status"] == "scheduled")
         not_done = ok(await client.call_tool("clevertap_get_campaign_report", {"id": pending["id"]}))
         assert not_done["completed"] is False
-        stopped = ok(await client.call_tool("clevertap_stop_campaign", {"id": pending["id"]}))
+        preview = ok(await client.call_tool("clevertap_stop_campaign", {"id": pending["id"]}))
+        assert preview["stopped"] is False and preview["status"] == "scheduled" and preview["confirm_token"]
+        token = preview["confirm_token"]
+        stopped = ok(await client.call_tool("clevertap_stop_campaign", {"id": pending["id"], "confirm_token": token}))
         again = ok(await client.call_tool("clevertap_stop_campaign", {"id": pending["id"]}))
-        assert stopped and again  # stopping twice still succeeds
+        assert stopped["stopped"] is True
+        assert again["stopped"] is False and again["status"] == "stopped" and "confirm_token" not in again
         relisted = ok(await client.call_tool("clevertap_get_campaigns", {"from": day(-60), "to": day(14)}))
     assert next(c for c in relisted["campaigns"] if c["id"] == pending["id"])["status"] == "stopped"
 

@@ -140,7 +140,7 @@ async def test_connect_from_nothing_to_ready_then_live_schemas(served: tuple[str
     assert "unique" in count_props and "event_name" not in count_props  # only Membrane's schema has these
     assert "confirm_token" in after["clevertap_create_campaign"].input_schema["properties"]
     assert "confirm_token" in after["clevertap_delete_user_profile"].input_schema["properties"]
-    assert "confirm_token" not in after["clevertap_stop_campaign"].input_schema["properties"]
+    assert "confirm_token" in after["clevertap_stop_campaign"].input_schema["properties"]
     live_result = {"output": {"status": "success", "cursor": "abc"}, "action_run_id": "6650c0ffee0000000000r001"}
     jsonschema.Draft202012Validator(after["clevertap_get_events"].output_schema or {}).validate(live_result)
     for name in ("clevertap_connect", "clevertap_search_actions", "clevertap_run_action", "clevertap_request"):
@@ -199,6 +199,13 @@ async def test_a_client_that_does_not_list_again_still_accepts_live_results(serv
 # -- actions and the raw proxy --------------------------------------------------------------------------------------
 
 
+async def confirmed(client: Any, arguments: dict[str, Any]) -> Any:
+    """Run an action through its preview and then its confirm_token."""
+    preview = ok(await client.call_tool("clevertap_run_action", arguments))
+    assert preview["ran"] is False and preview["confirm_token"], preview
+    return await client.call_tool("clevertap_run_action", {**arguments, "confirm_token": preview["confirm_token"]})
+
+
 async def test_search_and_run_actions_the_catalog_lacks(served: tuple[str, FakeMembrane]) -> None:
     url, fake = served
     async with membrane_client(url) as client:
@@ -213,9 +220,13 @@ async def test_search_and_run_actions_the_catalog_lacks(served: tuple[str, FakeM
         listed = next(a for a in custom["actions"] if a["key"] == "list-custom-events")
 
         report = ok(await client.call_tool("clevertap_run_action", {"action": "get-message-reports", "input": SPAN}))
-        by_id = ok(await client.call_tool("clevertap_run_action", {"action": listed["id"], "input": {}}))
-        failed = err(await client.call_tool("clevertap_run_action", {"action": "always-fails", "input": {}}))
-        unknown = err(await client.call_tool("clevertap_run_action", {"action": "launch-rocket", "input": {}}))
+        # Actions the server cannot classify run only once the user confirmed them.
+        unconfirmed = len(fake.calls)
+        preview = ok(await client.call_tool("clevertap_run_action", {"action": listed["id"], "input": {}}))
+        assert preview["ran"] is False and not any(c.path in ("/act", "/actions/") for c in fake.calls[unconfirmed:])
+        by_id = ok(await confirmed(client, {"action": listed["id"], "input": {}}))
+        failed = err(await confirmed(client, {"action": "always-fails", "input": {}}))
+        unknown = err(await confirmed(client, {"action": "launch-rocket", "input": {}}))
         guarded = err(await client.call_tool("clevertap_run_action", {"action": "delete-user-profile", "input": {}}))
 
     assert report["output"]["status"] == "success" and report["action_run_id"]
@@ -316,7 +327,9 @@ async def test_every_popular_tool_with_the_schema_it_publishes(served: tuple[str
         report = await call("clevertap_get_campaign_report", {"id": done["id"]})
         assert report["completed"] is True
         scheduled = next(c for c in targets if c["status"] == "scheduled")
-        await call("clevertap_stop_campaign", {"campaignId": scheduled["id"]})
+        halt = await call("clevertap_stop_campaign", {"campaignId": scheduled["id"]})
+        assert not any(f["url"] == "/1/targets/stop.json" for f in fake.forwarded)  # confirms like the others
+        await call("clevertap_stop_campaign", {"campaignId": scheduled["id"], "confirm_token": halt["confirm_token"]})
 
         preview = await call("clevertap_create_campaign", {"campaign": CAMPAIGN})
         assert preview["confirm_token"] and preview["output"]["preview"] == {"campaign": CAMPAIGN}
@@ -457,7 +470,7 @@ async def test_stdio_from_nothing_to_every_kind_of_call(mode: str, tmp_path: Pat
             assert "eventName" in stale
             found = ok(await client.call_tool("clevertap_search_actions", {"intent": "message reports"}))
             assert found["actions"][0]["key"] == "get-message-reports"
-            custom = ok(await client.call_tool("clevertap_run_action", {"action": "list-custom-events"}))
+            custom = ok(await confirmed(client, {"action": "list-custom-events"}))
             assert custom["output"]["events"]
             raw = ok(await client.call_tool("clevertap_request", {"method": "POST", "path": "/1/now.json", "body": {}}))
             assert raw["status"] == 200 and raw["body"]["status"] == "success"

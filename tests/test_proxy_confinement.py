@@ -170,9 +170,17 @@ async def test_a_normal_call_reaches_the_emulator_with_configured_credentials_on
 
 @pytest.mark.parametrize("path", ["/1/@evil.example", "/1/evil.example:80/x", "/1/a;b=c/x", "/1/%40evil.example"])
 async def test_odd_but_legal_paths_stay_on_the_configured_host(emulator: tuple[str, Recorder], path: str) -> None:
-    """'@', ':' and ';' are legal in a path: the request goes to the emulator with exactly that path."""
-    _, seen = await sent(emulator, {"method": "GET", "path": path})
-    assert seen.raw_path == path.encode()
+    """'@', ':' and ';' are legal in a path: the request goes to the emulator with exactly that path (once the user
+    confirmed it: an endpoint the server does not know counts as irreversible)."""
+    base_url, recorder = emulator
+    before = len(recorder.seen)
+    async with direct(base_url) as client:
+        preview = ok(await client.call_tool("clevertap_request", {"method": "GET", "path": path}))
+        assert preview["sent"] is False and len(recorder.seen) == before
+        arguments = {"method": "GET", "path": path, "confirm_token": preview["confirm_token"]}
+        assert ok(await client.call_tool("clevertap_request", arguments))["sent"] is True
+    assert len(recorder.seen) == before + 1
+    assert recorder.seen[-1].raw_path == path.encode()
 
 
 async def test_query_keys_and_values_stay_query_parameters(emulator: tuple[str, Recorder]) -> None:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from server.policies.endpoints import classify
 from tests.examples import SPECS, TOOLS, Examples
 from tests.helpers import day, err, make_runtime, mcp_client, ok
-from tools.proxy import READ_ONLY_PATHS
 
 pytestmark = pytest.mark.anyio
 
@@ -67,7 +67,7 @@ async def test_proxy_allows_only_read_paths(method: str, path: str, body: Any) -
 
 
 async def test_proxy_read_paths_work_whatever_the_method() -> None:
-    assert "profile.json" in READ_ONLY_PATHS
+    assert classify("GET", "/1/profile.json").reads
     async with mcp_client(read_only_runtime()) as client:
         count = ok(
             await client.call_tool(
@@ -104,17 +104,14 @@ async def test_run_action_runs_only_known_reads() -> None:
     assert found["actions"] and all(a["read_only"] for a in found["actions"])
 
 
-async def test_irreversible_actions_need_a_token_outside_read_only() -> None:
+async def test_irreversible_actions_with_a_tool_of_their_own_point_to_it_outside_read_only() -> None:
     async with mcp_client(make_runtime()) as client:
-        preview = ok(await client.call_tool("clevertap_run_action", {"action": "stop-campaign", "input": {"id": 1}}))
-        assert preview["ran"] is False and preview["confirm_token"]
-        wrong = err(
-            await client.call_tool(
-                "clevertap_run_action",
-                {"action": "stop-campaign", "input": {"id": 2}, "confirm_token": preview["confirm_token"]},
-            )
-        )
-    assert "payload changed" in wrong
+        for action, typed in [
+            ("stop-campaign", "clevertap_stop_campaign"),
+            ("create-campaign", "clevertap_create_campaign"),
+        ]:
+            message = err(await client.call_tool("clevertap_run_action", {"action": action, "input": {"id": 1}}))
+            assert "Input error" in message and typed in message, message
 
 
 async def test_unknown_tool_names_in_selection_are_a_startup_error() -> None:

@@ -20,7 +20,7 @@ from tools.errors import (
     CursorExpired,
     InputError,
 )
-from tools.proxy import check_path, irreversible
+from tools.proxy import check_path
 from tools.uploads import index_ranges
 
 pytestmark = pytest.mark.anyio
@@ -459,9 +459,27 @@ def test_create_campaign_input_rules() -> None:
     assert ok.when == "20261201 09:30"
 
 
-async def test_stop_campaign(fakes: Fakes) -> None:
-    out = await run(tool("clevertap_stop_campaign"), fakes, {"id": 77})
+async def test_stop_campaign_previews_then_stops_a_running_campaign(fakes: Fakes) -> None:
+    fakes.api.routes[("POST", "/1/targets/result.json")] = CleverTapError(
+        "This target hasn't been completed", details={"error": "This target hasn't been completed"}
+    )
+    fakes.api.routes[("POST", "/1/targets/list.json")] = {"targets": [{"id": 77, "status": "running"}]}
+    spec = tool("clevertap_stop_campaign")
+    preview = await run(spec, fakes, {"id": 77})
+    assert preview["stopped"] is False and preview["status"] == "running" and preview["confirm_token"]
+    assert not any(c[1] == "/1/targets/stop.json" for c in fakes.api.calls)
+    out = await run(spec, fakes, {"id": 77, "confirm_token": preview["confirm_token"]})
     assert out["stopped"] is True and fakes.api.calls[-1][1:] == ("/1/targets/stop.json", {}, {"id": 77})
+
+
+@pytest.mark.parametrize("status", ["completed", "stopped"])
+async def test_stop_campaign_does_not_claim_to_stop_what_is_not_running(fakes: Fakes, status: str) -> None:
+    if status != "completed":
+        fakes.api.routes[("POST", "/1/targets/result.json")] = CleverTapError("This target hasn't been completed")
+        fakes.api.routes[("POST", "/1/targets/list.json")] = {"targets": [{"id": 77, "status": status}]}
+    out = await run(tool("clevertap_stop_campaign"), fakes, {"id": 77, "confirm_token": "anything"})
+    assert out["stopped"] is False and out["status"] == status and status in out["message"]
+    assert "confirm_token" not in out and not any(c[1] == "/1/targets/stop.json" for c in fakes.api.calls)
 
 
 # -- delete profiles -----------------------------------------------------------------------------------------------
@@ -512,13 +530,45 @@ async def test_search_and_run_actions(fakes: Fakes) -> None:
     assert fakes.executor.runs[-1] == ("get-campaigns", {"from": 20261101, "to": 20261130})
 
 
-async def test_run_action_refuses_irreversible_actions_without_their_tool(fakes: Fakes) -> None:
-    for action in ("create-campaign", "clevertap_delete_user_profile"):
-        with pytest.raises(InputError, match="confirmation"):
-            await run(tool("clevertap_run_action"), fakes, {"action": action, "input": {}})
-    assert fakes.executor.runs == []
-    await run(tool("clevertap_run_action"), fakes, {"action": "create-campaign", "input": {}}, confirm_required=False)
-    assert fakes.executor.runs == [("create-campaign", {})]
+def gated(fakes: Fakes, tool_name: str | None = None) -> list[str]:
+    """Make the fake executor answer like the server's boundary for an unconfirmed irreversible call: nothing is
+    sent, ConsentRequired says a preview is needed (and which typed tool owns the action, if any)."""
+    refused: list[str] = []
+
+    def refuse(what: str) -> None:
+        refused.append(what)
+        details: dict[str, Any] = {"preview": True, "why": "it cannot be undone"}
+        if tool_name:
+            details["tool"] = tool_name
+        raise ConsentRequired(f"{what} needs the user's confirmation first", details=details)
+
+    async def request(method: str, path: str, query: Any = None, body: Any = None) -> RawResponse:
+        refuse(f"{method} {path}")
+        raise AssertionError
+
+    async def run_action(key_or_id: str, input: Any) -> Any:
+        refuse(key_or_id)
+
+    fakes.executor.request = request  # type: ignore[method-assign]
+    fakes.executor.run_action = run_action  # type: ignore[method-assign]
+    return refused
+
+
+async def test_run_action_points_to_the_typed_tool_the_boundary_names(fakes: Fakes) -> None:
+    refused = gated(fakes, "clevertap_create_campaign")
+    with pytest.raises(InputError) as raised:
+        await run(tool("clevertap_run_action"), fakes, {"action": "6650c0ffee0000000000a0c1", "input": {}})
+    assert "clevertap_create_campaign" in raised.value.render()
+    assert refused == ["6650c0ffee0000000000a0c1"] and fakes.consent.issued == []
+
+
+async def test_run_action_previews_what_the_boundary_will_not_run_unconfirmed(fakes: Fakes) -> None:
+    gated(fakes)
+    args = {"action": "send-test-push", "input": {"objectId": "o1"}}
+    preview = await run(tool("clevertap_run_action"), fakes, args)
+    assert preview["ran"] is False and preview["confirm_token"] and "once" in preview["next_step"]
+    with pytest.raises(ConsentRequired, match="does not match"):
+        await run(tool("clevertap_run_action"), fakes, {**args, "input": {}, "confirm_token": preview["confirm_token"]})
 
 
 async def test_run_action_output_is_bounded(fakes: Fakes) -> None:
@@ -555,23 +605,9 @@ def test_request_path_refusals(path: str) -> None:
         tool("clevertap_request").input_model.model_validate({"path": path})
 
 
-def test_request_path_acceptance_and_irreversible_endpoints() -> None:
+def test_request_path_acceptance() -> None:
     for ok in ("/1/profile.json", "/2/send/externaltrigger.json", "/1/counts/events.json", "/1/upload"):
         assert check_path(ok) == ok
-    assert irreversible("/1/targets/create.json", {"estimate_only": True}) is None
-    for path, body in [
-        ("/1/targets/create.json", {"name": "x"}),
-        ("/1/send/push.json", {}),
-        ("/1/delete/profiles.json", {}),
-        ("/1/Delete/profiles.json", {}),
-        ("/1/%64elete/profiles.json", {}),
-        ("/1/demerge/profiles.json", {}),
-        ("/1/subscribe", {}),
-        ("/1/targets/stop.json", {"id": 1}),
-        ("/2/send/externaltrigger.json", {}),
-    ]:
-        assert irreversible(path, body), path
-    assert irreversible("/1/profile.json", None) is None and irreversible("/1/upload", {"d": []}) is None
 
 
 async def test_request_passes_through_statuses(fakes: Fakes) -> None:
@@ -585,18 +621,15 @@ async def test_request_passes_through_statuses(fakes: Fakes) -> None:
         await run(spec, fakes, {"path": "/1/x.json"})
 
 
-async def test_request_confirms_irreversible_calls(fakes: Fakes) -> None:
+async def test_request_previews_what_the_boundary_will_not_send_unconfirmed(fakes: Fakes) -> None:
     spec = tool("clevertap_request")
+    refused = gated(fakes)
     args = {"method": "POST", "path": "/1/delete/profiles.json", "body": {"identity": "u1"}}
     preview = await run(spec, fakes, args)
-    assert preview["sent"] is False and preview["confirm_token"] and fakes.executor.requests == []
-    with pytest.raises(ConsentRequired):
+    assert preview["sent"] is False and preview["confirm_token"] and refused == ["POST /1/delete/profiles.json"]
+    with pytest.raises(ConsentRequired, match="does not match"):
         await run(spec, fakes, {**args, "body": {"identity": "u2"}, "confirm_token": preview["confirm_token"]})
-    done = await run(spec, fakes, {**args, "confirm_token": preview["confirm_token"]})
-    assert done["sent"] is True and len(fakes.executor.requests) == 1
-    estimate = {"method": "POST", "path": "/1/targets/create.json", "body": {"estimate_only": True}}
-    assert (await run(spec, fakes, estimate))["sent"] is True
-    assert (await run(spec, fakes, args, confirm_required=False))["sent"] is True
+    assert len(refused) == 1  # a token that does not match is refused before anything goes to the executor
 
 
 async def test_request_bounds(fakes: Fakes) -> None:

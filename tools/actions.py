@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import Field
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
 from tools.campaigns import CONFIRM
-from tools.errors import InputError
+from tools.errors import ConsentRequired, InputError
 from tools.exports import bound_json, json_size
-
-# Actions that must go through their typed tool's preview-then-confirm flow (a Membrane run would act at once).
-_CONFIRM_FIRST = {
-    "create-campaign": "clevertap_create_campaign",
-    "delete-user-profile": "clevertap_delete_user_profile",
-}
-# Other actions whose key or name says they cannot be undone: they run only with a confirm_token.
-_IRREVERSIBLE = re.compile(r"(delete|demerge|unsubscribe|subscribe|disassociate|send|stop|create-campaign|remove)")
 
 
 class SearchActionsInput(ToolInput):
@@ -87,43 +78,34 @@ class RunActionOutput(ToolOutput):
     next_step: str | None = None
 
 
-def _known_read(ctx: ToolContext, action: str) -> bool:
-    """Read-only mode runs only actions known to read: catalog reads, or live actions Membrane marks as reads."""
-    from tools.catalog import by_action
-
-    spec = by_action(action)
-    if spec is not None:
-        return spec.read_only
-    finder = getattr(ctx.executor, "live_action", None)
-    info = finder(action) if finder is not None else None
-    return bool(info is not None and info.read_only)
-
-
 async def run_action(ctx: ToolContext, args: RunActionInput) -> RunActionOutput:
+    """The executor boundary resolves the action (an id to its key) and decides whether it may run and whether it
+    needs a confirmation; this turns "needs confirmation" into a preview or a pointer to the typed tool."""
     action = args.action.strip()
-    typed = _CONFIRM_FIRST.get(action) or next((t for t in _CONFIRM_FIRST.values() if t == action), None)
-    if typed is not None and ctx.confirm_required:
-        raise InputError(
-            f"action {action!r} is irreversible and needs the user's confirmation.",
-            hint=f"Use {typed}: it previews the effect and returns a confirm_token to show the user first.",
+    payload = {"action": action, "input": args.input}
+    if args.confirm_token is not None:
+        ctx.consent_gate(RUN_ACTION.name, payload, args.confirm_token)
+    try:
+        run = await ctx.executor.run_action(action, args.input)
+    except ConsentRequired as exc:
+        if not exc.details.get("preview") or args.confirm_token is not None:
+            raise
+        typed = exc.details.get("tool")
+        if typed:
+            raise InputError(
+                f"action {action!r} is irreversible and needs the user's confirmation.",
+                hint=f"Use {typed}: it previews the effect and returns a confirm_token to show the user first.",
+            ) from None
+        token, expires_at = ctx.consent.issue(RUN_ACTION.name, payload)
+        return RunActionOutput(
+            action=action,
+            ran=False,
+            confirm_token=token,
+            expires_at=expires_at,
+            next_step=f"Nothing was run: {action!r} may not be undone ({exc.details.get('why')}). Show the user the "
+            "action and its input; only if they agree, call again with the same arguments plus confirm_token "
+            "(it works once).",
         )
-    if ctx.read_only and not _known_read(ctx, action):
-        raise InputError(
-            f"action {action!r} is not known to only read, and the server runs in read-only mode.",
-            hint="Use clevertap_search_actions to find read actions (read_only: true), or the read tools.",
-        )
-    if _IRREVERSIBLE.search(action.lower()):
-        preview = ctx.consent_gate(RUN_ACTION.name, {"action": action, "input": args.input}, args.confirm_token)
-        if preview is not None:
-            return RunActionOutput(
-                action=action,
-                ran=False,
-                confirm_token=preview[0],
-                expires_at=preview[1],
-                next_step=f"Nothing was run: {action!r} looks irreversible. Show the user the action and its input; "
-                "only if they agree, call again with the same arguments plus confirm_token.",
-            )
-    run = await ctx.executor.run_action(action, args.input)
     output, cut = bound_json(run.output, ctx.max_result_bytes - 500)
     note = f"Output truncated ({cut}): narrow the input (dates, batch size)." if cut else None
     return RunActionOutput(action=action, output=output, action_run_id=run.action_run_id, note=note)
@@ -133,7 +115,7 @@ SEARCH_ACTIONS = ToolSpec(
     name="clevertap_search_actions",
     title="Find actions",
     description=(
-        "Find CleverTap actions by intent when no tool fits. Returns actions {id, key, name, description, "
+        "Find CleverTap actions by intent when no tool fits: {id, key, name, description, "
         "input_schema}; run one with clevertap_run_action."
     ),
     input_model=SearchActionsInput,
@@ -153,8 +135,8 @@ RUN_ACTION = ToolSpec(
     name="clevertap_run_action",
     title="Run action",
     description=(
-        "Run an action from clevertap_search_actions by id or key, with input per its input_schema. Creating "
-        "campaigns and deleting profiles need their own tools; other irreversible actions return a confirm_token first."
+        "Run an action found by clevertap_search_actions (id or key, input per input_schema). Unknown or "
+        "irreversible ones return a confirm_token first; campaign and delete actions need their own tools."
     ),
     input_model=RunActionInput,
     output_model=RunActionOutput,

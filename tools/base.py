@@ -88,7 +88,8 @@ class ToolContext:
     def consent_gate(self, tool: str, payload: Any, token: str | None) -> tuple[str, int] | None:
         """The one consent step of every irreversible call. None: go ahead (confirmation is off, or ``token`` is
         valid for exactly this payload; an invalid one raises ConsentRequired). Otherwise a fresh (token, expiry)
-        for a preview: the caller must do nothing and return it."""
+        for a preview: the caller must do nothing and return it. The executor boundary consumes a valid token when
+        the irreversible request leaves, once: a replayed token sends nothing."""
         if not self.confirm_required:
             return None
         if token is not None:
@@ -149,7 +150,7 @@ class ToolSpec(Generic[InT, OutT]):
     # The Membrane popular action this tool stands for: its key and Membrane's display name for it.
     action_key: str | None = None
     action_name: str | None = None
-    # Irreversible: nothing happens before the user confirmed (create campaign, stop campaign, delete profile).
+    # Irreversible: the first call previews and returns a confirm_token; only a call with that token acts.
     needs_consent: bool = False
     # Stays available in read-only mode because the implementation itself refuses anything that writes
     # (the raw proxy allows only read endpoints; run_action only actions known to read).

@@ -70,10 +70,16 @@ class ReportOutput(ToolOutput):
     next_step: str | None = None
 
 
+class StopCampaignInput(CampaignIdInput):
+    confirm_token: str | None = Field(None, description=CONFIRM)
+
+
 class StopOutput(ToolOutput):
     id: int
     stopped: bool
+    status: str | None = None
     message: str
+    confirm_token: str | None = None
 
 
 def _campaign_list(answer: Any) -> list[Any]:
@@ -139,9 +145,65 @@ async def get_campaign_report(ctx: ToolContext, args: CampaignIdInput) -> Report
     return ReportOutput(id=args.id, completed=True, result=result if isinstance(result, dict) else None)
 
 
-async def stop_campaign(ctx: ToolContext, args: CampaignIdInput) -> StopOutput:
+_STOPPABLE = ("scheduled", "pending", "running", "paused")
+_STATUS_WINDOW_DAYS = 366
+
+
+async def _campaign_status(ctx: ToolContext, campaign_id: int) -> str | None:
+    """The campaign's status, or None when CleverTap does not say. CleverTap's stop answers "success" whatever the
+    state, so the state is read first: a report exists only for a completed campaign, and the campaign list (within
+    a year either side of today) carries the status."""
+    try:
+        await ctx.api.call("POST", "/1/targets/result.json", body={"id": campaign_id})
+        return "completed"
+    except CleverTapCredentialsError:
+        raise
+    except CleverTapError as exc:
+        if not _not_completed(exc):
+            raise
+    today = _dt.datetime.now(_dt.timezone.utc).date()
+    span = _dt.timedelta(days=_STATUS_WINDOW_DAYS)
+    window = {"from": int((today - span).strftime("%Y%m%d")), "to": int((today + span).strftime("%Y%m%d"))}
+    try:
+        answer = await ctx.api.call("POST", "/1/targets/list.json", body=window)
+    except CleverTapCredentialsError:
+        raise
+    except CleverTapError:
+        return None
+    for item in _campaign_list(answer):
+        if isinstance(item, dict) and str(item.get("id")) == str(campaign_id) and isinstance(item.get("status"), str):
+            return str(item["status"]).lower()
+    return None
+
+
+async def stop_campaign(ctx: ToolContext, args: StopCampaignInput) -> StopOutput:
+    status = await _campaign_status(ctx, args.id)
+    if status is not None and status not in _STOPPABLE:
+        return StopOutput(
+            id=args.id,
+            stopped=False,
+            status=status,
+            message=f"Campaign {args.id} is {status}, not running or scheduled: there is nothing to stop, and nothing "
+            "was sent.",
+        )
+    state = status or "not completed (its exact state is unknown)"
+    preview = ctx.consent_gate(STOP_CAMPAIGN.name, {"id": args.id}, args.confirm_token)
+    if preview is not None:
+        return StopOutput(
+            id=args.id,
+            stopped=False,
+            status=status,
+            message=f"Nothing was stopped yet. Campaign {args.id} is {state}. Tell the user that stopping it cannot "
+            "be undone; only if they agree, call again with the same id plus confirm_token.",
+            confirm_token=preview[0],
+        )
     await ctx.api.call("POST", "/1/targets/stop.json", body={"id": args.id})
-    return StopOutput(id=args.id, stopped=True, message="Stopped (a campaign that was already stopped stays stopped).")
+    return StopOutput(
+        id=args.id,
+        stopped=True,
+        status="stopped",
+        message=f"Campaign {args.id} was {state}; CleverTap accepted the stop, so no more messages go out.",
+    )
 
 
 class CreateCampaignInput(ToolInput):
@@ -358,10 +420,10 @@ STOP_CAMPAIGN = ToolSpec(
     name="clevertap_stop_campaign",
     title="Stop campaign",
     description=(
-        "Stop a scheduled or running campaign by id so no more messages go out. Cannot be undone; stopping a "
-        "stopped campaign is harmless."
+        "Stop a scheduled or running campaign by id (cannot be undone). First call: its status and a confirm_token; "
+        "repeat with the token once the user agrees."
     ),
-    input_model=CampaignIdInput,
+    input_model=StopCampaignInput,
     output_model=StopOutput,
     impl=stop_campaign,
     read_only=False,
@@ -370,7 +432,7 @@ STOP_CAMPAIGN = ToolSpec(
     open_world=True,
     action_key="stop-campaign",
     action_name="Stop Campaign",
-    endpoints=("/1/targets/stop.json",),
+    endpoints=("/1/targets/stop.json", "/1/targets/result.json", "/1/targets/list.json"),
     fault_class="write",
     needs_consent=True,
     examples_valid=(

@@ -131,9 +131,8 @@ DELETE_USER_PROFILE = ToolSpec(
     name="clevertap_delete_user_profile",
     title="Delete profiles",
     description=(
-        "Permanently delete up to 100 profiles by identity or guid. The first call deletes nothing and returns "
-        "what was found and a confirm_token: show the user, and only if they agree repeat the call with "
-        "confirm_token."
+        "Permanently delete up to 100 profiles by identity or guid. First call: what was found and a confirm_token; "
+        "repeat with the token once the user agrees."
     ),
     input_model=DeleteProfileInput,
     output_model=DeleteProfileOutput,

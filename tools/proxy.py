@@ -1,4 +1,8 @@
-"""The raw proxy: any CleverTap endpoint, with path hygiene, bounded bodies and confirmation for irreversible calls."""
+"""The raw proxy: any CleverTap endpoint, with path hygiene and bounded bodies.
+
+Whether a path may be called (read-only mode, tool selection) and whether it needs a confirmation is decided by the
+executor boundary from the server's endpoint policy: this tool only turns its "needs confirmation" into a preview.
+"""
 
 from __future__ import annotations
 
@@ -13,38 +17,13 @@ from pydantic import Field, field_validator
 from tools.api import RawResponse
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
 from tools.campaigns import CONFIRM
-from tools.errors import CleverTapCredentialsError, CleverTapError, InputError, UpstreamError
+from tools.errors import CleverTapCredentialsError, CleverTapError, ConsentRequired, InputError, UpstreamError
 from tools.exports import bound_json
 
 MAX_BODY_BYTES = 5_000_000
 UPLOAD_BATCH_LIMIT = 1000
 _PATH_CHARS = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
 _VERSIONED = re.compile(r"^/[12]/")
-# Irreversible endpoints, matched on the decoded, lower-cased path after the version segment.
-_IRREVERSIBLE_PREFIXES = ("send/", "delete", "demerge/", "subscribe", "disassociate", "targets/stop.json")
-_CREATE = "targets/create.json"
-# Read-only mode: the endpoints that only read, decided by path (CleverTap reads with POST, so methods say nothing).
-READ_ONLY_PATHS = frozenset(
-    {
-        "counts/events.json",
-        "counts/profiles.json",
-        "counts/trends.json",
-        "counts/top.json",
-        "events.json",
-        "profiles.json",
-        "profile.json",
-        "now.json",
-        "targets/list.json",
-        "targets/result.json",
-        "message/report.json",
-    }
-)
-
-
-def reads_only(path: str) -> bool:
-    """True when ``path`` is on the read-only allow-list (version 1 API, decoded, case-insensitive)."""
-    decoded = _decoded(path).lower()
-    return decoded.startswith("/1/") and decoded[3:] in READ_ONLY_PATHS
 
 
 def _decoded(path: str) -> str:
@@ -86,18 +65,6 @@ def check_path(path: str) -> str:
     if any(s == "" for s in segments[:-1]):
         raise ValueError("empty segments ('//') are not allowed in the path")
     return path
-
-
-def irreversible(path: str, body: Any) -> str | None:
-    """Why this call cannot be undone (None: it can, or it only reads)."""
-    rest = _decoded(path).lower()[3:]
-    if rest == _CREATE:
-        if isinstance(body, dict) and body.get("estimate_only") is True:
-            return None
-        return "it creates a campaign that may send messages (set estimate_only: true in the body to only estimate)"
-    if rest.startswith(_IRREVERSIBLE_PREFIXES):
-        return "it sends messages, stops a campaign or deletes/changes user data"
-    return None
 
 
 class RequestInput(ToolInput):
@@ -180,26 +147,25 @@ async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
             f"body is {size} bytes; the limit is {MAX_BODY_BYTES}.",
             hint="Split it into several calls, or use the typed upload tools for records.",
         )
-    if ctx.read_only and not reads_only(args.path):
-        raise InputError(
-            f"{args.path} is not a read endpoint and the server runs in read-only mode.",
-            hint="Read-only mode allows: " + ", ".join(f"/1/{p}" for p in sorted(READ_ONLY_PATHS)) + ".",
-        )
     _check_upload(args.path, args.body)
     query = dict(args.query or {})
-    why = irreversible(args.path, args.body)
-    if why is not None:
-        payload = {"method": args.method, "path": args.path, "query": query, "body": args.body}
-        preview = ctx.consent_gate(REQUEST.name, payload, args.confirm_token)
-        if preview is not None:
-            return RequestOutput(
-                sent=False,
-                confirm_token=preview[0],
-                expires_at=preview[1],
-                next_step=f"Nothing was sent: {args.method} {args.path} cannot be undone ({why}). Show the user "
-                "what it will do; only if they agree, call again with the same arguments plus confirm_token.",
-            )
-    answer = await _send(ctx, args, query)
+    payload = {"method": args.method, "path": args.path, "query": query, "body": args.body}
+    if args.confirm_token is not None:
+        ctx.consent_gate(REQUEST.name, payload, args.confirm_token)
+    try:
+        answer = await _send(ctx, args, query)
+    except ConsentRequired as exc:
+        if not exc.details.get("preview") or args.confirm_token is not None:
+            raise
+        token, expires_at = ctx.consent.issue(REQUEST.name, payload)
+        return RequestOutput(
+            sent=False,
+            confirm_token=token,
+            expires_at=expires_at,
+            next_step=f"Nothing was sent: {args.method} {args.path} cannot be undone ({exc.details.get('why')}). "
+            "Show the user what it will do; only if they agree, call again with the same arguments plus "
+            "confirm_token (it works once).",
+        )
     if answer.status == 401:
         text = answer.body.get("error") if isinstance(answer.body, dict) else None
         raise CleverTapCredentialsError(
@@ -220,9 +186,8 @@ REQUEST = ToolSpec(
     name="clevertap_request",
     title="Raw API call",
     description=(
-        "Call any CleverTap endpoint when no tool fits (path '/1/...', query, JSON body); returns HTTP status and "
-        "body as is. Irreversible calls (send, delete, demerge, subscribe, stop, create) first return a "
-        "confirm_token: ask the user, then repeat with it."
+        "Call any CleverTap endpoint no tool covers (path '/1/...', query, JSON body); returns HTTP status and "
+        "body. Irreversible or unknown endpoints first return a confirm_token: ask the user, then repeat with it."
     ),
     input_model=RequestInput,
     output_model=RequestOutput,

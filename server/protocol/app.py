@@ -19,6 +19,7 @@ from server.codec.wirejson import strict_json
 from server.policies.privacy import Redactor, mask_text
 from server.policies.scrub import Scrubber
 from server.runtime import Runtime, parse_input
+from server.state.consent import CallScope, call_scope
 from tools.base import ToolSpec, strip_titles
 from tools.charts import Chart
 from tools.errors import ConsentRequired, InputError, ToolFailure
@@ -30,9 +31,9 @@ VERSION = "0.1.0"
 
 INSTRUCTIONS = """\
 Today is {today} (UTC). CleverTap tools. Workflow: call clevertap_connect first if a tool reports a configuration
-problem; read with the count/export tools; before anything irreversible (create campaign, delete profile) call the tool
-without confirm_token to get a preview and a confirm_token, show the preview to the user, and only then call again with
-the token. {dates}
+problem; read with the count/export tools; before anything irreversible (create or stop a campaign, delete profiles,
+send) call the tool without confirm_token to get a preview and a confirm_token, show the preview to the user, and only
+then call again with the token (it works once). {dates}
 CleverTap quirks: event and property names are case-sensitive ('Charged', not 'charged'); exports return a short cursor
 handle to pass to the *_by_cursor tool; uploads take epoch-second timestamps and report per-record errors by your own
 0-based index. Timestamps in results are ISO 8601 UTC.
@@ -67,18 +68,6 @@ _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
     },
 }
 
-
-def _asks_consent(spec: ToolSpec[Any, Any]) -> bool:
-    """The tool takes a confirm_token itself, so the Membrane action standing in for it must too."""
-    from tools.catalog import CONSENT_TOOLS  # the catalog loads lazily (fast start)
-
-    return spec.name in CONSENT_TOOLS
-_CHART_WITHHELD = (
-    "No chart is attached: --redact-pii masked values in this result that the picture would show. The numbers above "
-    "are complete; ask without personal properties (or without --redact-pii) for a chart."
-)
-# Results that describe the server and its catalog, never account data: --redact-pii masks patterns there, not keys.
-_METADATA_TOOLS = {"clevertap_connect", "clevertap_search_actions"}
 
 
 def _finite(value: Any) -> Any:
@@ -138,6 +127,14 @@ def _encode(structured: dict[str, Any]) -> tuple[str, bool]:
         return _utf8_safe(json.dumps(structured, ensure_ascii=False, separators=(",", ":"), default=str)), True
 
 
+def _writes(scope: CallScope, *, unknown: bool) -> str:
+    """The write requests of a call, for its audit line."""
+    sent, answered = scope.writes_sent, scope.writes_answered
+    if unknown:
+        return f"outcome unknown: {sent} write requests were sent, {answered} answered"
+    return f"{sent} write requests were sent and answered"
+
+
 RuntimeResolver = Callable[[ServerRequestContext[Any]], Runtime]
 _P = TypeVar("_P")
 _R = TypeVar("_R")
@@ -191,7 +188,7 @@ class App:
         live = self.runtime.live_action(spec)
         if live is not None and live.input_schema is not None:
             input_schema = dict(live.input_schema)
-            if _asks_consent(spec):
+            if spec.needs_consent:
                 props = dict(input_schema.get("properties") or {})
                 props["confirm_token"] = {
                     "type": "string",
@@ -237,6 +234,25 @@ class App:
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
+        with call_scope(params.name) as scope:
+            try:
+                result, outcome, structured = await self._answer(ctx, params)
+            except BaseException:
+                # Cancelled (the client gave up, or the server is stopping): the writes already sent stay sent.
+                self._audit(params.name, params.arguments, f"cancelled; {_writes(scope, unknown=True)}", None)
+                raise
+        self._audit(params.name, params.arguments, outcome, structured, scope)
+        if self._tools_changed:
+            self._tools_changed = False
+            try:
+                await ctx.session.send_tool_list_changed()
+            except Exception:
+                log.debug("could not send tools/list_changed", exc_info=True)
+        return result
+
+    async def _answer(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> tuple[types.CallToolResult, str, dict[str, Any] | None]:
         runtime = self.runtime
         outcome = "ok"
         structured: dict[str, Any] | None = None
@@ -272,14 +288,7 @@ class App:
                 "the server keeps serving, so you may retry or use another tool."
             )
             result = error_result(mask_text(text) if redact is not None else text)
-        self._audit(params.name, params.arguments, outcome, structured)
-        if self._tools_changed:
-            self._tools_changed = False
-            try:
-                await ctx.session.send_tool_list_changed()
-            except Exception:
-                log.debug("could not send tools/list_changed", exc_info=True)
-        return result
+        return result, outcome, structured
 
     def _redactor(self, name: str) -> Redactor | None:
         """With --redact-pii, the masking for ``name``'s result; metadata tools keep their key names readable."""
@@ -288,16 +297,25 @@ class App:
             return None
         return Redactor(settings.redact_keys, by_key=name not in _METADATA_TOOLS)
 
-    def _audit(self, name: str, arguments: Any, outcome: str, structured: dict[str, Any] | None) -> None:
+    def _audit(
+        self,
+        name: str,
+        arguments: Any,
+        outcome: str,
+        structured: dict[str, Any] | None,
+        scope: CallScope | None = None,
+    ) -> None:
         audit = self.runtime.audit
         spec = self.runtime.spec(name)
         if audit is None or spec is None or not spec.writes:
             return
+        if scope is not None and outcome.startswith("error") and scope.writes_sent:
+            outcome = f"{outcome}; {_writes(scope, unknown=scope.writes_sent > scope.writes_answered)}"
         run_id = structured.get("action_run_id") if structured else None
         try:
             audit.write(name, arguments or {}, outcome, action_run_id=run_id if isinstance(run_id, str) else None)
         except OSError:
-            log.warning("could not write the audit log", exc_info=True)
+            log.error("could not write the audit log for %s (%s)", name, outcome)
 
     async def _call(
         self,
@@ -404,7 +422,7 @@ class App:
         """Run a popular tool as its Membrane action, checked against Membrane's own input schema."""
         import jsonschema
 
-        token = args.pop("confirm_token", None) if _asks_consent(spec) else None
+        token = args.pop("confirm_token", None) if spec.needs_consent else None
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(args), key=lambda e: list(e.path))
         if errors:
             detail = "; ".join(f"{'.'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors[:8])
@@ -417,7 +435,7 @@ class App:
                     "list the tools again to see its inputSchema."
                 ),
             )
-        if _asks_consent(spec) and self.runtime.settings.confirm != "never":
+        if spec.needs_consent and self.runtime.settings.confirm != "never":
             if token is None:
                 confirm, expires = self.runtime.consent.issue(spec.name, args)
                 return {

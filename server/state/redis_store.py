@@ -1,7 +1,8 @@
-"""Cursor handles in Redis, so that a handle issued by one replica can be continued on another.
+"""State replicas share through Redis: cursor handles, and the ledger of consumed confirmation tokens.
 
-Used when ``CLEVERTAP_MCP_REDIS_URL`` is set. Each handle is one key written with SETEX, so Redis expires it;
-nothing else is kept. Needs the optional ``redis`` extra (``pip install 'clevertap-mcp[redis]'``).
+Used when ``CLEVERTAP_MCP_REDIS_URL`` is set. Each handle is one key written with SETEX, so Redis expires it. A
+confirmation token is consumed with one ``SET key NX EX`` (atomic in Redis), so two replicas cannot both accept it.
+Needs the optional ``redis`` extra (``pip install 'clevertap-mcp[redis]'``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from tools.errors import ConfigurationError
 
 _HANDLE = re.compile(r"^ct_[A-Za-z0-9_-]{8,64}$")
 DEFAULT_PREFIX = "clevertap-mcp:handle:"
+CONSENT_PREFIX = "clevertap-mcp:consent:"
 DEFAULT_TTL_S = 4 * 3600
 
 
-def _unreachable(exc: Exception) -> ConfigurationError:
+def _unreachable(exc: Exception, what: str = "handle store") -> ConfigurationError:
     return ConfigurationError(
-        f"the shared handle store (Redis) is unreachable: {type(exc).__name__}.",
+        f"the shared {what} (Redis) is unreachable: {type(exc).__name__}.",
         hint="Retry in a moment; if it persists, the operator must check CLEVERTAP_MCP_REDIS_URL and the Redis server.",
     )
 
@@ -71,6 +73,10 @@ class RedisHandleStore:
             return None
         return value if isinstance(value, dict) else None
 
+    def consent_ledger(self) -> RedisConsentLedger:
+        """The ledger of consumed confirmation tokens on the same Redis."""
+        return RedisConsentLedger(self._client)
+
     async def ping(self) -> None:
         """Raise when Redis cannot be reached (used at start-up to fail fast)."""
         await self._client.ping()
@@ -79,3 +85,30 @@ class RedisHandleStore:
         close = getattr(self._client, "aclose", None)
         if close is not None:
             await close()
+
+
+def _text(raw: Any) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+class RedisConsentLedger:
+    """``server.state.consent.ConsentLedger`` on Redis. Any failure fails closed: the request is not sent."""
+
+    def __init__(self, client: Any, *, prefix: str = CONSENT_PREFIX) -> None:
+        self._client = client
+        self._prefix = prefix
+
+    async def claim(self, key: str, record: str, ttl_s: int) -> str | None:
+        try:
+            if await self._client.set(self._prefix + key, record, nx=True, ex=max(1, int(ttl_s))):
+                return None
+            found = await self._client.get(self._prefix + key)
+        except Exception as exc:
+            raise _unreachable(exc, "confirmation ledger") from None
+        return _text(found) if found is not None else "{}"
+
+    async def settle(self, key: str, record: str, ttl_s: int) -> None:
+        try:
+            await self._client.set(self._prefix + key, record, ex=max(1, int(ttl_s)))
+        except Exception as exc:
+            raise _unreachable(exc, "confirmation ledger") from None

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import anyio
 
 from server.codec.wirejson import strict_json
+from server.policies import endpoints as endpoint_policy
 from tools.api import (
     CountResult,
     Executor,
@@ -63,22 +64,6 @@ BATCH_SIZES: dict[str, int] = {"event": 1000, "profile": 1000, "token": 100}
 MAX_ATTEMPTS = 3
 MAX_RETRY_WAIT_S = 30.0
 
-_WRITE_PREFIXES = (
-    "/1/upload",
-    "/1/targets/create.json",
-    "/1/targets/stop.json",
-    "/1/targets/trigger.json",
-    "/1/delete/",
-    "/1/demerge/",
-    "/1/subscribe",
-    "/1/disassociate",
-    "/1/send/",
-    "/2/send/",
-    "/1/createVars",
-    "/1/deleteVars",
-    "/1/update/",
-    "/1/upload_custom_list_segment_completed",
-)
 _CURSOR_SAFE = "%+/=:@!$'()*,;?~-._"
 _SKIPPED_RE = re.compile(r"Skipped record number\s*:\s*(\d+)", re.IGNORECASE)
 _SKIPPED_SUFFIX_RE = re.compile(r"\.?\s*Skipped record number\s*:\s*\d+\s*\.?\s*$", re.IGNORECASE)
@@ -138,11 +123,9 @@ def cursor_param(cursor: str) -> str:
 def is_write(method: str, path: str) -> bool:
     """Whether a call may change the account. Such calls are never retried (the first attempt may have been applied).
 
-    CleverTap's reads are POSTs too, so only the path tells a read from a write.
+    CleverTap's reads are POSTs too, so only the path tells a read from a write: the endpoint policy decides.
     """
-    if method.upper() not in ("GET", "POST"):
-        return True
-    return path_only(path).startswith(_WRITE_PREFIXES)
+    return endpoint_policy.is_write(method, path)
 
 
 def _check_date(value: Any, name: str, where: str) -> int:

@@ -76,11 +76,10 @@ _MAYBE_RAN_HINT = (
 
 
 def _read_only_action(key_or_id: str) -> bool:
-    """Whether the bundled catalog knows ``key_or_id`` as a read (only those are retried)."""
-    from tools.catalog import by_action
+    """Whether the endpoint policy knows ``key_or_id`` as a read (only those are retried)."""
+    from server.policies.endpoints import action_kind
 
-    spec = by_action(key_or_id)
-    return spec is not None and spec.read_only
+    return action_kind(key_or_id) == "read"
 
 
 def _maybe_ran(exc: MembraneError) -> MembraneError:
@@ -374,6 +373,20 @@ class MembraneExecutor:
     def missing_popular_actions(self) -> list[str]:
         """Popular action keys Membrane's list lacks (their tools run the bundled way, through the proxy)."""
         return [key for key in POPULAR_ACTION_KEYS if key not in self._live] if self._ready_id is not None else []
+    async def describe_action(self, key_or_id: str) -> ActionInfo | None:
+        """The action ``key_or_id`` names (an id or a key): from the live action list, else ``GET /actions/{sel}``;
+        None when Membrane cannot say (the caller must then treat the action as unclassified)."""
+        await self.ensure_ready()  # not ready: the same error the run itself would give
+        found = next((a for a in self._live.values() if key_or_id in (a.id, a.key)), None)
+        if found is not None:
+            return found
+        try:
+            response = await self._client.call(
+                "GET", f"/actions/{quote(key_or_id, safe='')}", what=f"looking up the Membrane action {key_or_id}"
+            )
+        except MembraneError:
+            return None
+        return _action_info(response.body) if isinstance(response.body, dict) else None
 
     # -- connection ---------------------------------------------------------------------------------------------
 
