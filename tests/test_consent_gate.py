@@ -284,7 +284,7 @@ async def test_a_cancelled_upload_leaves_every_sent_batch_in_the_audit_log(tmp_p
         seen.hold_uploads_after = 2  # two batches are stored, the others never get an answer
         progressed = anyio.Event()
 
-        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             progressed.set()
 
         async with mcp_client(direct(url, audit_log=str(log_path))) as client:

@@ -17,7 +17,7 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
 
-from server.config import Settings
+from server.config import load_settings
 from server.runtime import Runtime
 from tests.helpers import err, mcp_client, ok, text
 
@@ -117,14 +117,8 @@ def leaked(blob: str) -> bool:
 
 
 def _runtime(url: str) -> Runtime:
-    return Runtime(
-        Settings(
-            backend="clevertap",
-            clevertap_account_id=ACCOUNT,
-            clevertap_passcode=PASSCODE,  # type: ignore[arg-type]
-            clevertap_api_base_url=url,
-        )
-    )
+    env = {"CLEVERTAP_ACCOUNT_ID": ACCOUNT, "CLEVERTAP_PASSCODE": PASSCODE, "CLEVERTAP_API_BASE_URL": url}
+    return Runtime(load_settings(env, backend="clevertap"))
 
 
 async def test_an_echoed_passcode_is_masked_in_every_encoding() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from server.config import Settings
+from server.config import load_settings
 from server.runtime import Runtime
 from tests.helpers import child_env, err, mcp_client, ok
 from tests.stdio_raw import StdioServer
@@ -106,12 +106,12 @@ def test_a_300_mb_answer_is_refused_as_it_streams_and_never_held() -> None:
 
 @pytest.mark.anyio
 async def test_a_declared_length_past_the_limit_is_refused_before_reading() -> None:
-    settings = Settings(
-        backend="clevertap",
-        clevertap_account_id="ACC-1",
-        clevertap_passcode="pass-abcdef",  # type: ignore[arg-type]
-        max_upstream_bytes=MIB,
-    )
+    env = {
+        "CLEVERTAP_ACCOUNT_ID": "ACC-1",
+        "CLEVERTAP_PASSCODE": "pass-abcdef",
+        "CLEVERTAP_MCP_MAX_UPSTREAM_BYTES": str(MIB),
+    }
+    settings = load_settings(env, backend="clevertap")
     with huge_upstream(2 * MIB, declare=True) as (url, _):
         runtime = Runtime(settings.model_copy(update={"clevertap_api_base_url": url}))
         async with mcp_client(runtime) as client:

@@ -26,6 +26,8 @@ TOOL_NAMES: tuple[str, ...] = (
     "clevertap_get_top_values",
     "clevertap_aggregate_events",
     "clevertap_describe_schema",
+    "clevertap_get_user_profile",
+    "clevertap_get_message_report",
 )
 # The Membrane popular actions the typed tools stand for.
 POPULAR_ACTION_KEYS: tuple[str, ...] = (

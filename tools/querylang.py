@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, model_validator
 
 from tools.base import ToolInput
 from tools.models import Day, Operator, check_range
+
 Scalar = str | int | float | bool
 FilterValue = Annotated[
     Scalar | list[Scalar],

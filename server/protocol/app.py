@@ -69,7 +69,6 @@ _LIVE_OUTPUT_SCHEMA: dict[str, Any] = {
 }
 
 
-
 def _finite(value: Any) -> Any:
     """Refuse what no tool can take before it fails deep inside (see ``strict_json``)."""
     strict_json(value)
@@ -125,6 +124,14 @@ def _encode(structured: dict[str, Any]) -> tuple[str, bool]:
         return to_json(structured).decode(), False
     except (PydanticSerializationError, ValueError, TypeError, RecursionError):
         return _utf8_safe(json.dumps(structured, ensure_ascii=False, separators=(",", ":"), default=str)), True
+
+
+_CHART_WITHHELD = (
+    "No chart is attached: --redact-pii masked values in this result that the picture would show. The numbers above "
+    "are complete; ask without personal properties (or without --redact-pii) for a chart."
+)
+# Results that describe the server and its catalog, never account data: --redact-pii masks patterns there, not keys.
+_METADATA_TOOLS = {"clevertap_connect", "clevertap_search_actions"}
 
 
 def _writes(scope: CallScope, *, unknown: bool) -> str:

@@ -373,6 +373,7 @@ class MembraneExecutor:
     def missing_popular_actions(self) -> list[str]:
         """Popular action keys Membrane's list lacks (their tools run the bundled way, through the proxy)."""
         return [key for key in POPULAR_ACTION_KEYS if key not in self._live] if self._ready_id is not None else []
+
     async def describe_action(self, key_or_id: str) -> ActionInfo | None:
         """The action ``key_or_id`` names (an id or a key): from the live action list, else ``GET /actions/{sel}``;
         None when Membrane cannot say (the caller must then treat the action as unclassified)."""
