@@ -152,7 +152,12 @@ async def test_a_failed_run_says_why_from_its_run_log() -> None:
     with running_fake_membrane(clevertap_app=sandbox(), tokens={TOKEN}) as (url, fake):
         async with client_for(url) as client:
             await ready(client, fake)
-            failed = err(await client.call_tool("clevertap_run_action", {"action": "always-fails", "input": {}}))
+            # An action the server cannot classify runs only once confirmed: preview, then the token.
+            arguments: dict[str, Any] = {"action": "always-fails", "input": {}}
+            preview = ok(await client.call_tool("clevertap_run_action", arguments))
+            assert preview["ran"] is False and not fake.calls_to("POST", "/act")
+            confirmed = {**arguments, "confirm_token": preview["confirm_token"]}
+            failed = err(await client.call_tool("clevertap_run_action", confirmed))
     assert [c.json["key"] for c in fake.calls_to("POST", "/act")] == ["always-fails"]
     (run_id,) = fake.run_logs
     assert fake.calls_to("GET", f"/action-run-logs/{run_id}")

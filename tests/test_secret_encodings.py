@@ -124,7 +124,7 @@ def _runtime(url: str) -> Runtime:
 async def test_an_echoed_passcode_is_masked_in_every_encoding() -> None:
     with echo_upstream() as url:
         async with mcp_client(_runtime(url)) as client:
-            echoed = await client.call_tool("clevertap_request", {"method": "GET", "path": "/1/echo.json"})
+            echoed = await client.call_tool("clevertap_request", {"method": "GET", "path": "/1/profile.json"})
             failed = await client.call_tool(
                 "clevertap_get_event_count", {"event_name": "Charged", "from": 20260101, "to": 20260102}
             )

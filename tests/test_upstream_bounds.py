@@ -32,7 +32,7 @@ def huge_upstream(total: int, *, declare: bool) -> Iterator[tuple[str, list[int]
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
-            if self.path.startswith("/1/small"):
+            if self.path.startswith("/1/now"):
                 body = b'{"status":"success","ok":true}'
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -88,10 +88,10 @@ def test_a_300_mb_answer_is_refused_as_it_streams_and_never_held() -> None:
         server = StdioServer(["--backend", "clevertap"], env)
         try:
             server.initialize()
-            small = server.call_tool("clevertap_request", {"method": "GET", "path": "/1/small.json"})
+            small = server.call_tool("clevertap_request", {"method": "GET", "path": "/1/now.json"})
             assert small["result"]["structuredContent"]["body"] == {"status": "success", "ok": True}, small
             before = peak_rss_kib(server.proc.pid)
-            answer = server.call_tool("clevertap_request", {"method": "GET", "path": "/1/huge.json"}, timeout=120)
+            answer = server.call_tool("clevertap_request", {"method": "GET", "path": "/1/profile.json"}, timeout=120)
             grown_mib = (peak_rss_kib(server.proc.pid) - before) / 1024
             result = answer["result"]
             assert result["isError"] is True, result
@@ -117,9 +117,9 @@ async def test_a_declared_length_past_the_limit_is_refused_before_reading() -> N
         async with mcp_client(runtime) as client:
             refused = err(
                 await client.call_tool(
-                    "clevertap_request", {"method": "GET", "path": "/1/huge.json", "query": {"x": "secretive"}}
+                    "clevertap_request", {"method": "GET", "path": "/1/profile.json", "query": {"x": "secretive"}}
                 )
             )
-            fine = ok(await client.call_tool("clevertap_request", {"method": "GET", "path": "/1/small.json"}))
+            fine = ok(await client.call_tool("clevertap_request", {"method": "GET", "path": "/1/now.json"}))
     assert "declares 2,097,152 bytes" in refused and "secretive" not in refused, refused
     assert fine["body"]["ok"] is True

@@ -135,8 +135,8 @@ RUN_ACTION = ToolSpec(
     name="clevertap_run_action",
     title="Run action",
     description=(
-        "Run an action found by clevertap_search_actions (id or key, input per input_schema). Unknown or "
-        "irreversible ones return a confirm_token first; campaign and delete actions need their own tools."
+        "Run an action from clevertap_search_actions (id or key, input per input_schema). Unknown or irreversible "
+        "ones return a confirm_token first."
     ),
     input_model=RunActionInput,
     output_model=RunActionOutput,

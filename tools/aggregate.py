@@ -445,9 +445,8 @@ AGGREGATE_EVENTS = ToolSpec(
     name="clevertap_aggregate_events",
     title="Aggregate events",
     description=(
-        "Group-by analytics on an event between two dates, computed in the server (no raw records). E.g. revenue "
-        "by city: metrics ['sum:Amount'], group_by ['profile.City']. Returns groups, totals, source, "
-        "records_scanned; if partial, call again with the same arguments plus handle."
+        "Group-by analytics of an event between two dates, computed in the server. E.g. revenue by city: metrics "
+        "['sum:Amount'], group_by ['profile.City']. Returns groups, totals, source; if partial, repeat with handle."
     ),
     input_model=AggregateInput,
     output_model=AggregateOutput,

@@ -343,7 +343,7 @@ GET_CAMPAIGNS = ToolSpec(
     name="clevertap_get_campaigns",
     title="List campaigns",
     description=(
-        "List campaigns scheduled to start between two dates: [{id, name, scheduled_at, status}]. Use an id with "
+        "Campaigns scheduled to start between two dates: [{id, name, scheduled_at, status}]; ids for "
         "clevertap_get_campaign_report or clevertap_stop_campaign."
     ),
     input_model=CampaignRangeInput,
@@ -435,8 +435,6 @@ STOP_CAMPAIGN = ToolSpec(
     endpoints=("/1/targets/stop.json", "/1/targets/result.json", "/1/targets/list.json"),
     fault_class="write",
     needs_consent=True,
-    examples_valid=(
-        {"id": example_from("clevertap_get_campaigns", "campaigns[status=running|paused|scheduled|stopped].id")},
-    ),
+    examples_valid=({"id": example_from("clevertap_get_campaigns", "campaigns[status=running|paused|scheduled].id")},),
     examples_invalid=({"id": None},),
 )

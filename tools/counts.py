@@ -11,7 +11,7 @@ from tools.models import FROM, TO, Day, check_range
 from tools.querylang import History, ProfileFilters, PropertyFilter, SessionFilters
 
 EVENT_NAME = "Case-sensitive, e.g. 'Charged'."
-FILTERS = "All must match: [{name, operator (equals, contains, greater_than, less_than, between, exists...), value}]."
+FILTERS = "All must match: [{name, operator (equals, contains, between...), value}]."
 # Typed for validation, described compactly in the schema (the typed form costs ~300 bytes more per tool).
 Filters = Annotated[list[PropertyFilter], WithJsonSchema({"type": "array", "items": {"type": "object"}})]
 
@@ -108,8 +108,8 @@ GET_EVENT_COUNT = ToolSpec(
     name="clevertap_get_event_count",
     title="Count events",
     description=(
-        "Count an event's occurrences between two dates. If CleverTap is still counting: done=false and req_id; "
-        "repeat the call with req_id. Distinct users: clevertap_get_profile_count."
+        "Count an event's occurrences between two dates. If CleverTap is still counting: done=false; repeat with "
+        "req_id. Distinct users: clevertap_get_profile_count; series: clevertap_get_trends."
     ),
     input_model=CountInput,
     output_model=CountOutput,
@@ -136,8 +136,8 @@ GET_PROFILE_COUNT = ToolSpec(
     name="clevertap_get_profile_count",
     title="Count users",
     description=(
-        "Count distinct users who did an event between two dates. Same inputs and req_id follow-up as "
-        "clevertap_get_event_count; to list them use clevertap_get_user_profiles."
+        "Count distinct users who did an event between two dates (inputs and req_id as clevertap_get_event_count). "
+        "To list them: clevertap_get_user_profiles."
     ),
     input_model=CountInput,
     output_model=CountOutput,

@@ -30,8 +30,8 @@ _NEXT_TOOL: dict[str, str] = {
 _ENVELOPE_BYTES = 600  # room for cursor, flags and next_step around the records
 _HANDLE_MAX_LEN = 40
 MAX_RECORDS = "Max records now."  # handles are ``ct_`` + a few characters; CleverTap cursors are far longer
-BATCH = "Records per CleverTap page. A result holds ~60 KB; the rest comes by cursor."
-FIELDS = "Keep only these keys, dotted ok (event_props.Amount, profile.identity, time): more records per call."
+BATCH = "Records per CleverTap page (a result holds ~60 KB; the rest by cursor)."
+FIELDS = "Keep only these keys (dotted: event_props.Amount): more records per call."
 # Where a bare or relative field name is also looked for, in this order.
 _FIELD_ROOTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "events": (("event_props",), ("profile",), ("profile", "profileData"), ("session_props",)),
@@ -325,8 +325,8 @@ GET_EVENTS = ToolSpec(
     name="clevertap_get_events",
     title="Export events",
     description=(
-        "Download an event's occurrences between two dates, with properties and user. Returns records, done and, "
-        "while more remain, a cursor for clevertap_get_events_by_cursor."
+        "An event's occurrences between two dates, with properties and user: records, done, and a cursor for "
+        "clevertap_get_events_by_cursor. Totals or breakdowns: clevertap_aggregate_events."
     ),
     input_model=ExportInput,
     output_model=ExportOutput,
@@ -369,8 +369,8 @@ GET_USER_PROFILES = ToolSpec(
     name="clevertap_get_user_profiles",
     title="Export users",
     description=(
-        "Download the profiles of users who did an event between two dates (batch_size ideally a multiple of 23). "
-        "Returns records, done and a cursor for clevertap_get_user_profiles_by_cursor."
+        "Profiles of users who did an event between two dates (batch_size ideally a multiple of 23): records, "
+        "done, and a cursor for clevertap_get_user_profiles_by_cursor."
     ),
     input_model=ExportInput,
     output_model=ExportOutput,

@@ -144,8 +144,7 @@ GET_MESSAGE_REPORT = ToolSpec(
     name="clevertap_get_message_report",
     title="Message report",
     description=(
-        "Delivery metrics (sent, viewed, clicked, click_rate...) of the messages started between two dates, with "
-        "totals. One campaign: clevertap_get_campaign_report."
+        "Delivery metrics (sent, viewed, clicked, click_rate...) of messages started between two dates, with totals."
     ),
     input_model=MessageReportInput,
     output_model=MessageReportOutput,

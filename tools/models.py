@@ -199,8 +199,8 @@ FromDay = Annotated[int, BeforeValidator(_start), _DATE_SCHEMA]
 ToDay = Annotated[int, BeforeValidator(_end), _DATE_SCHEMA]
 # Picks the edge from the field's name (``from_`` first day, ``to`` last day): what shared inputs use.
 Day = Annotated[int, BeforeValidator(_by_field), _DATE_SCHEMA]
-FROM = "First day, inclusive: YYYYMMDD, ISO or relative UTC ('30 days ago'; 'last week' = its first day)."
-TO = "Last day, inclusive ('today'; 'last month' = its last day)."
+FROM = "First day, inclusive: YYYYMMDD or relative ('30 days ago', 'last week')."
+TO = "Last day, inclusive ('today')."
 
 
 # -- timestamps in results ---------------------------------------------------------------------------------------------

@@ -152,8 +152,8 @@ GET_USER_PROFILE = ToolSpec(
     name="clevertap_get_user_profile",
     title="Look up a user",
     description=(
-        "One user's profile by exactly one of identity, email or object_id: fields, identities, devices, and each "
-        "event done with count and first/last seen (ISO, most recent first). Unknown user: found=false."
+        "One user by exactly one of identity, email or object_id: fields, devices, each event with count and "
+        "first/last seen. Unknown: found=false."
     ),
     input_model=UserProfileInput,
     output_model=UserProfileOutput,

@@ -186,8 +186,8 @@ REQUEST = ToolSpec(
     name="clevertap_request",
     title="Raw API call",
     description=(
-        "Call any CleverTap endpoint no tool covers (path '/1/...', query, JSON body); returns HTTP status and "
-        "body. Irreversible or unknown endpoints first return a confirm_token: ask the user, then repeat with it."
+        "Call any CleverTap endpoint no tool covers (path '/1/...', query, JSON body): HTTP status and body. "
+        "Irreversible or unknown endpoints return a confirm_token first: ask the user, then repeat with it."
     ),
     input_model=RequestInput,
     output_model=RequestOutput,

@@ -203,31 +203,29 @@ class Audience(ToolInput):
 # Compact schemas for the model: the typed models above do the checking, the descriptions carry the shapes.
 SessionFilters = Annotated[
     list[SessionFilter],
-    WithJsonSchema({"type": "array", "items": {"type": "object"}, "description": "[{name, value}], e.g. first_time"}),
+    WithJsonSchema({"type": "array", "items": {"type": "object"}, "description": "[{name, value}]"}),
 ]
 ProfileFilters = Annotated[
     ProfileProperties,
     WithJsonSchema(
         {
             "type": "object",
-            "description": "{profile_fields:[{name:'City',value:'London'}]}; also demographics, technographics, "
-            "app_fields, reachability, geo_fields, geo_radius",
+            "description": "e.g. {profile_fields:[{name:'City',value:'London'}]}",
         }
     ),
 ]
 History = Annotated[
     AdvancedQuery,
-    WithJsonSchema(
-        {"type": "object", "description": "{did_all|did_none:[{event_name,from,to}], did_any:{any_events:[...]}}"}
-    ),
+    WithJsonSchema({"type": "object", "description": "{did_all|did_none:[{event_name,from,to}], did_any:{...}}"}),
 ]
 AudienceField = Annotated[
     Audience,
     WithJsonSchema(
         {
             "type": "object",
-            "description": "Audience query ({} = ALL users): event_name+from+to, event_properties, "
-            "common_profile_properties, advanced_query. Profile filter: " + PROFILE_FILTER_EXAMPLE,
+            "description": "Audience ({} = ALL users): event_name+from+to, event_properties, "
+            "common_profile_properties, advanced_query. Profile filter: "
+            "{common_profile_properties:{profile_fields:[{name:'City',value:'London'}]}}",
         }
     ),
 ]

@@ -44,10 +44,7 @@ async def real_time_user_count(ctx: ToolContext, args: RealTimeInput) -> RealTim
 REAL_TIME_USER_COUNT = ToolSpec(
     name="clevertap_real_time_user_count",
     title="Active users now",
-    description=(
-        "Users active now (last 5 minutes); true flags add breakdowns. Returns count, last_processed_at, "
-        "breakdowns. Past activity: clevertap_get_event_count."
-    ),
+    description=("Users active now (last 5 minutes); true flags add breakdowns. Past activity: clevertap_get_trends."),
     input_model=RealTimeInput,
     output_model=RealTimeOutput,
     impl=real_time_user_count,

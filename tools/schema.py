@@ -240,9 +240,8 @@ DESCRIBE_SCHEMA = ToolSpec(
     name="clevertap_describe_schema",
     title="Describe schema",
     description=(
-        "The account's event names (with how many sampled active profiles did each) and profile properties; with "
-        "event_name, that event's properties with types and examples. Learned from recent data, cached: says how "
-        "and how fresh. Use it to get exact, case-sensitive names."
+        "The account's event names and profile properties; with event_name, its properties with types and "
+        "examples. Learned from recent data and cached (says how, how fresh). Gives exact, case-sensitive names."
     ),
     input_model=SchemaInput,
     output_model=SchemaOutput,

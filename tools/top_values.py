@@ -123,7 +123,7 @@ GET_TOP_VALUES = ToolSpec(
     title="Top property values",
     description=(
         "Most frequent values of an event or profile property among an event's occurrences between two dates, with "
-        "counts (numeric properties: per value range). chart=true adds a PNG bar chart."
+        "counts (numbers: per range). chart=true adds a PNG."
     ),
     input_model=TopValuesInput,
     output_model=TopValuesOutput,

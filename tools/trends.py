@@ -22,7 +22,7 @@ Number = int | float
 
 class TrendsInput(QueryInput):
     unit: Literal["day", "week", "month"] = Field("day", description="Bucket.")
-    measure: Literal["events", "users", "sum"] = Field("events", description="What each bucket counts.")
+    measure: Literal["events", "users", "sum"] = Field("events", description="Per bucket.")
     property: str | None = Field(None, min_length=1, description="Numeric event property to sum.")
     chart: bool = Field(False, description="Add a PNG chart.")
     req_id: ReqId = Field(None, description="From an unfinished call.")
@@ -193,9 +193,8 @@ GET_TRENDS = ToolSpec(
     name="clevertap_get_trends",
     title="Event trend",
     description=(
-        "An event per day, week or month between two dates in one call: count (measure=events), unique users, or "
-        "the sum of a numeric property (measure=sum, property=Amount: revenue). Returns series [{period, value}] "
-        "and total; chart=true adds a PNG line chart."
+        "An event per day, week or month in one call: events, unique users, or the sum of a numeric property "
+        "(measure=sum, property=Amount). Returns series [{period, value}] and total; chart=true adds a PNG."
     ),
     input_model=TrendsInput,
     output_model=TrendsOutput,

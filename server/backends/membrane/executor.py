@@ -378,7 +378,7 @@ class MembraneExecutor:
         """The action ``key_or_id`` names (an id or a key): from the live action list, else ``GET /actions/{sel}``;
         None when Membrane cannot say (the caller must then treat the action as unclassified)."""
         await self.ensure_ready()  # not ready: the same error the run itself would give
-        found = next((a for a in self._live.values() if key_or_id in (a.id, a.key)), None)
+        found = self.live_action(key_or_id)  # the whole listing: by key, else name or slug, else id
         if found is not None:
             return found
         try:
