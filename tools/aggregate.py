@@ -72,6 +72,7 @@ class AggregateInput(QueryInput):
     limit: int = Field(20, ge=1, le=500, description="Max groups.")
     use_store: bool = Field(True, description="false: bypass the local store.")
     handle: str | None = Field(None, description="From a partial result.")
+    chart: bool = Field(False, description="Add a PNG chart.")
 
     @field_validator("group_by")
     @classmethod
@@ -376,7 +377,45 @@ async def aggregate_events(ctx: ToolContext, args: AggregateInput) -> AggregateO
     out = await _aggregate(ctx, args)
     if not out.partial and out.next_step is None and all(v in (0, None) for v in out.totals.values()):
         out.next_step = await did_you_mean(ctx, args.event_name)
+    if args.chart:
+        if out.partial:
+            note = "No chart yet: the scan is partial; the call that completes it draws one."
+            out.next_step = f"{out.next_step} {note}" if out.next_step else note
+        else:
+            await _chart(ctx, args, out)
     return out
+
+
+_TIME = frozenset({"day", "week", "month"})
+
+
+async def _chart(ctx: ToolContext, args: AggregateInput, out: AggregateOutput) -> None:
+    """The first metric as a picture: lines over time when the first group is a period (one line per value of a
+    second group), else one bar per group (bars of the totals when nothing is grouped)."""
+    from tools.charts import bar_chart, draw, line_chart
+
+    g = args.grouping()
+    metric = g.metrics[0].label
+    title = f"{args.event_name}: {metric}, {args.from_} to {args.to}"
+    labels = [label for label, _ in g.group_by]
+
+    def number(row: dict[str, Any]) -> float:
+        value = row.get(metric)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+    if not labels:
+        bars = [(m.label, number(out.totals)) for m in g.metrics[:1]]
+        ctx.attach_chart(await draw(bar_chart, title, bars, x_label=metric, y_label="all matching events"))
+    elif g.group_by[0][1].source in _TIME:
+        series: dict[str, list[tuple[str, float]]] = {}
+        for row in sorted(out.groups, key=lambda r: str(r.get(labels[0]))):
+            name = " / ".join(str(row.get(label)) for label in labels[1:]) or args.event_name
+            series.setdefault(name, []).append((str(row.get(labels[0])), number(row)))
+        x_label = {"day": "Day (UTC)", "week": "Week starting (UTC)", "month": "Month (UTC)"}[g.group_by[0][1].source]
+        ctx.attach_chart(await draw(line_chart, title, series, y_label=metric, x_label=x_label))
+    else:
+        bars = [(" / ".join(str(row.get(label)) for label in labels), number(row)) for row in out.groups]
+        ctx.attach_chart(await draw(bar_chart, title, bars, x_label=metric, y_label=" / ".join(labels)))
 
 
 async def _aggregate(ctx: ToolContext, args: AggregateInput) -> AggregateOutput:
@@ -446,7 +485,8 @@ AGGREGATE_EVENTS = ToolSpec(
     title="Aggregate events",
     description=(
         "Group-by analytics of an event between two dates, computed in the server. E.g. revenue by city: metrics "
-        "['sum:Amount'], group_by ['profile.City']. Returns groups, totals, source; if partial, repeat with handle."
+        "['sum:Amount'], group_by ['profile.City']. Returns groups, totals, source; if partial, repeat with handle. "
+        "chart=true adds a PNG."
     ),
     input_model=AggregateInput,
     output_model=AggregateOutput,
