@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from tests.helpers import day, mcp_client, ok
-from tests.test_trends_top import alt_text, check_png, images, numbers_in
+from tests.test_trends_top import alt_text, check_png, images
 
 pytestmark = pytest.mark.anyio
 
 WEEK: dict[str, Any] = {"event_name": "Charged", "from": day(-7), "to": day(-1)}
+
+
+def numbers_in(alt: str) -> dict[str, float]:
+    """``label = 12.5`` pairs of a chart's text alternative (a sentence's final full stop is not a decimal point)."""
+    return {k.strip(): float(v) for k, v in re.findall(r"([^,;:\n]+?) = (-?\d+(?:\.\d+)?)", alt)}
 
 
 async def test_grouped_values_are_bars_whose_text_carries_the_same_numbers() -> None:

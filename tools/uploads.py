@@ -333,8 +333,8 @@ async def upload_device_tokens(ctx: ToolContext, args: UploadTokensInput) -> Upl
 
 
 _RESULT = (
-    "Up to 200,000; one malformed record and nothing is sent. Returns processed, unprocessed (0-based index) and "
-    "unsent: resend only those."
+    "Up to 200,000; one bad record: nothing sent. Returns processed, unprocessed (0-based index) and unsent: resend "
+    "only those."
 )
 
 UPLOAD_EVENTS = ToolSpec(
