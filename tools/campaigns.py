@@ -357,7 +357,7 @@ GET_CAMPAIGNS = ToolSpec(
     action_name="Get Campaigns",
     endpoints=("/1/targets/list.json",),
     fault_class="read",
-    examples_valid=({"from": "60 days ago", "to": "today"},),
+    examples_valid=({"from": "this year", "to": "this year"},),
     examples_invalid=({"from": "today", "to": "30 days ago"},),
 )
 
@@ -435,6 +435,8 @@ STOP_CAMPAIGN = ToolSpec(
     endpoints=("/1/targets/stop.json", "/1/targets/result.json", "/1/targets/list.json"),
     fault_class="write",
     needs_consent=True,
-    examples_valid=({"id": example_from("clevertap_get_campaigns", "campaigns[status=running|paused|scheduled].id")},),
+    examples_valid=(
+        {"id": example_from("clevertap_get_campaigns", "campaigns[status=running|paused|scheduled|pending].id")},
+    ),
     examples_invalid=({"id": None},),
 )
