@@ -6,6 +6,7 @@ the bare ``mcp`` import.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,14 @@ def parse_input(spec: ToolSpec[Any, Any], arguments: Mapping[str, Any]) -> Any:
         ) from None
 
 
+def consent_subject(settings: Settings) -> str:
+    """Who confirms through this runtime: the CleverTap account and a digest of the Membrane token (each
+    ``X-Membrane-Token`` of an HTTP deployment is its own user), so one user's confirm_token is void for another."""
+    token = settings.membrane_token.get_secret_value() if settings.membrane_token else ""
+    digest = hashlib.sha256(token.encode()).hexdigest()[:32] if token else ""
+    return f"{settings.clevertap_account_id or ''}|{digest}"
+
+
 def check_tool_names(settings: Settings) -> None:
     """--tools/--exclude-tools may only name real tools: a typo would silently hide or expose one."""
     asked = set(settings.tools or ()) | set(settings.exclude_tools)
@@ -97,7 +106,7 @@ class Runtime:
         if settings.clevertap_passcode is not None:
             self.scrub.add_basic(settings.clevertap_account_id, settings.clevertap_passcode.get_secret_value())
         key = settings.consent_secret.get_secret_value().encode() if settings.consent_secret else None
-        self.consent = HmacConsentSigner(key)
+        self.consent = HmacConsentSigner(key, subject=consent_subject(settings))
         self.handles: HandleStore = MemoryHandleStore()
         self.audit = AuditLog(settings.audit_log) if settings.audit_log else None  # ValueError: not writable
         self._ledger: ConsentLedger = PROCESS_LEDGER

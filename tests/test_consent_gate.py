@@ -90,6 +90,26 @@ async def test_a_replayed_token_sends_nothing_and_says_it_was_done(upstream: tup
     assert "already done" in again and len(seen.to("/1/send/push.json")) == 1
 
 
+async def test_a_token_confirms_for_the_user_it_was_issued_to_and_nobody_else(upstream: tuple[str, Upstream]) -> None:
+    """Replicas share CLEVERTAP_MCP_SECRET; each X-Membrane-Token is its own user. User B cannot spend the token user A
+    was shown, even on a replica that would accept A's; A can, on any replica."""
+    url, seen = upstream
+    created = seen.creations()
+
+    def replica(user: str) -> Any:
+        return direct(url, consent_secret="shared-replica-secret", membrane_token=f"tenant-token-of-{user}")
+
+    async with mcp_client(replica("a")) as a1:
+        preview = ok(await a1.call_tool("clevertap_create_campaign", CAMPAIGN))
+    confirmed = {**CAMPAIGN, "confirm_token": preview["confirm_token"]}
+    async with mcp_client(replica("b")) as b:
+        refused = err(await b.call_tool("clevertap_create_campaign", confirmed))
+    assert "another user" in refused and seen.creations() == created
+    async with mcp_client(replica("a")) as a2:
+        assert ok(await a2.call_tool("clevertap_create_campaign", confirmed))["created"] is True
+    assert seen.creations() == created + 1
+
+
 async def test_two_replicas_sharing_redis_accept_a_token_once(upstream: tuple[str, Upstream]) -> None:
     from tests.test_http_transport import redis_server
 

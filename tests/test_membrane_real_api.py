@@ -266,3 +266,37 @@ async def test_without_the_proxy_route_the_request_route_gets_string_values(
     assert len(notes) == 1
     proxy = f"/connections/{connection_id}/proxy/"
     assert [c.method for c in fake.calls if c.path.startswith(proxy)] == ["POST"]  # tried once, then remembered
+
+
+# -- bounds -------------------------------------------------------------------------------------------------------
+
+
+def huge_profile_app(size: int) -> Any:
+    """A CleverTap stand-in whose /1/profile.json answer is ``size`` bytes of JSON; everything else is small."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["path"].endswith("/1/profile.json"):
+            body = b'{"status":"success","record":"' + b"x" * size + b'"}'
+        else:
+            body = b'{"status":"success","count":3}'
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+async def test_an_oversized_answer_through_membrane_is_refused_not_held() -> None:
+    limit = 64 * 1024
+    with running_fake_membrane(clevertap_app=huge_profile_app(4 * limit), tokens={TOKEN}) as (url, fake):
+        async with client_for(url, CLEVERTAP_MCP_MAX_UPSTREAM_BYTES=str(limit)) as client:
+            await ready(client, fake)
+            small = ok(await client.call_tool("clevertap_request", {"method": "POST", "path": "/1/now.json"}))
+            refused = err(
+                await client.call_tool(
+                    "clevertap_request", {"method": "GET", "path": "/1/profile.json", "query": {"identity": "u1"}}
+                )
+            )
+    assert small["body"] == {"status": "success", "count": 3}
+    assert "too large" in refused and f"{limit:,}" in refused and "CLEVERTAP_MCP_MAX_UPSTREAM_BYTES" in refused

@@ -127,13 +127,23 @@ class MemoryConsentLedger:
 
 
 class HmacConsentSigner:
-    def __init__(self, key: bytes | None = None, *, ttl_s: int = 600, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        key: bytes | None = None,
+        *,
+        ttl_s: int = 600,
+        clock: Callable[[], float] = time.time,
+        subject: str = "",
+    ) -> None:
         self._key = key or secrets.token_bytes(32)
+        # Whose confirmation it is (one user of a shared HTTP deployment): replicas sharing the key accept each
+        # other's tokens for the same subject, never another subject's.
+        self._subject = subject
         self._ttl = ttl_s
         self._clock = clock
 
     def _mac(self, tool: str, digest: str, expires: int, nonce: str) -> str:
-        msg = f"{tool}\n{digest}\n{expires}\n{nonce}".encode()
+        msg = f"{tool}\n{digest}\n{expires}\n{nonce}\n{self._subject}".encode()
         raw = hmac.new(self._key, msg, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -155,7 +165,7 @@ class HmacConsentSigner:
         if not hmac.compare_digest(expected, mac):
             raise ConsentRequired(
                 "confirm_token does not match these arguments: the payload changed since the preview "
-                "(or the token belongs to another tool).",
+                "(or the token belongs to another tool or another user).",
                 hint="Call again without confirm_token to preview exactly what will be sent, then confirm that.",
             )
         if expires < self._clock():

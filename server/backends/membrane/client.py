@@ -7,6 +7,7 @@ saying what failed and a hint saying what to do. Every error text is scrubbed of
 from __future__ import annotations
 
 import contextlib
+import json as json_module
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -117,8 +118,10 @@ class MembraneClient:
         api_url: str | None = None,
         http: httpx.AsyncClient | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_answer_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.auth = auth
+        self.max_answer_bytes = max_answer_bytes
         self._api_url = api_url.rstrip("/") if api_url else None
         self._http = http
         self._owns_http = http is None
@@ -183,7 +186,7 @@ class MembraneClient:
         timeout = httpx.Timeout(timeout_s, connect=10.0) if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
         log.debug("membrane %s %s", method, path)
         try:
-            response = await self._client().request(
+            request = self._client().build_request(
                 method,
                 url,
                 params=query or None,
@@ -192,6 +195,11 @@ class MembraneClient:
                 headers=sent_headers,
                 timeout=timeout,
             )
+            response = await self._client().send(request, stream=True)
+            try:
+                raw = await self._bounded_read(response, method, path, what)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             raise MembraneError(
                 f"Membrane at {_host(self.api_url)} did not answer in time while {what}.",
@@ -212,7 +220,7 @@ class MembraneClient:
                 hint="check the network and MEMBRANE_API_URL, then retry",
                 details={"host": _host(self.api_url)},
             ) from None
-        body = _parse_body(response)
+        body = _parse_raw(raw)
         headers_out = dict(response.headers)
         if response.status_code < 400 or (passthrough and not is_membrane_error(body)):
             return ApiResponse(response.status_code, body, headers_out)
@@ -224,6 +232,31 @@ class MembraneClient:
             with contextlib.suppress(ValueError):
                 error.details["retry_after"] = max(0.0, float(retry_after.strip()))
         raise error
+
+    async def _bounded_read(self, response: httpx.Response, method: str, path: str, what: str) -> bytes:
+        """The answer's body, refused as soon as it passes ``max_answer_bytes`` (CleverTap's answers come through
+        the proxy route whole): a runaway or hostile upstream cannot make the process hold more than that."""
+        limit = self.max_answer_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(method, path, what, f"it declares {int(declared):,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(method, path, what, f"more than {limit:,} bytes arrived")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, method: str, path: str, what: str, why: str) -> MembraneError:
+        return MembraneError(
+            f"Membrane's answer to {method} {path.split('?', 1)[0]} while {what} is too large ({why}; the limit is "
+            f"{self.max_answer_bytes:,} bytes) and was not read.",
+            retryable=False,
+            hint="ask for less (a smaller batch_size, date range or property list); the operator can raise "
+            "CLEVERTAP_MCP_MAX_UPSTREAM_BYTES",
+        )
 
     def error(self, status: int, body: Any, *, what: str) -> MembraneError:
         """The MembraneError for an error answer, with a message naming what failed and a hint."""
@@ -280,10 +313,10 @@ class MembraneClient:
             self._http = None
 
 
-def _parse_body(response: httpx.Response) -> Any:
-    if not response.content:
+def _parse_raw(raw: bytes) -> Any:
+    if not raw:
         return None
     try:
-        return response.json()
+        return json_module.loads(raw)
     except ValueError:
-        return response.text
+        return raw.decode("utf-8", errors="replace")

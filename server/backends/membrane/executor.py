@@ -345,6 +345,7 @@ class MembraneExecutor:
             http=http,
         )
         executor._client.external_scrubber = scrubber
+        executor._client.max_answer_bytes = settings.max_upstream_bytes
         return executor
 
     @property
