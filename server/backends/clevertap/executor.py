@@ -18,6 +18,7 @@ import httpx
 from pydantic_core import from_json
 
 from server.backends import LocalActions
+from server.backends.bounded import AnswerTooLarge, read_capped
 from server.codec.gcpause import gc_paused
 from server.codec.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
@@ -170,7 +171,9 @@ class HttpExecutor:
             http = self._http()
             response = await http.send(http.build_request(method, url, content=content, headers=headers), stream=True)
             try:
-                raw = await self._bounded_read(response, method, path)
+                raw = await read_capped(response, self._max_answer_bytes)
+            except AnswerTooLarge as exc:
+                raise self._too_large(method, path, exc.why) from None
             finally:
                 await response.aclose()
         except httpx.TimeoutException as exc:
@@ -195,22 +198,6 @@ class HttpExecutor:
             ) from None
         headers_out = {k.lower(): v for k, v in response.headers.items()}
         return RawResponse(status=response.status_code, body=parse_body(raw), headers=headers_out)
-
-    async def _bounded_read(self, response: httpx.Response, method: str, path: str) -> bytes:
-        """The answer's (decoded) body, refused as soon as it passes ``max_answer_bytes``: a runaway or hostile
-        upstream cannot make the process hold more than that."""
-        limit = self._max_answer_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise self._too_large(method, path, f"it declares {int(declared):,} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise self._too_large(method, path, f"more than {limit:,} bytes arrived")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _too_large(self, method: str, path: str, what: str) -> CleverTapError:
         return CleverTapError(

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from server.backends.bounded import AnswerTooLarge, read_capped
 from server.backends.membrane.auth import TokenSource, scrub
 from tools.errors import InputError, MembraneError
 
@@ -197,7 +198,9 @@ class MembraneClient:
             )
             response = await self._client().send(request, stream=True)
             try:
-                raw = await self._bounded_read(response, method, path, what)
+                raw = await read_capped(response, self.max_answer_bytes)
+            except AnswerTooLarge as exc:
+                raise self._too_large(method, path, what, exc.why) from None
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
@@ -232,22 +235,6 @@ class MembraneClient:
             with contextlib.suppress(ValueError):
                 error.details["retry_after"] = max(0.0, float(retry_after.strip()))
         raise error
-
-    async def _bounded_read(self, response: httpx.Response, method: str, path: str, what: str) -> bytes:
-        """The answer's body, refused as soon as it passes ``max_answer_bytes`` (CleverTap's answers come through
-        the proxy route whole): a runaway or hostile upstream cannot make the process hold more than that."""
-        limit = self.max_answer_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise self._too_large(method, path, what, f"it declares {int(declared):,} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise self._too_large(method, path, what, f"more than {limit:,} bytes arrived")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _too_large(self, method: str, path: str, what: str, why: str) -> MembraneError:
         return MembraneError(
