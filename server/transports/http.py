@@ -6,7 +6,8 @@ Guards, outermost first:
 * a bearer token from ``CLEVERTAP_MCP_HTTP_TOKEN`` (401 JSON otherwise), required on any non-loopback address.
 
 State that must survive a request landing on another replica: cursor handles (``CLEVERTAP_MCP_REDIS_URL`` puts them
-in Redis) and confirmation tokens (self-contained HMAC values: every replica needs the same ``CLEVERTAP_MCP_SECRET``).
+in Redis) and confirmation tokens (HMAC-signed, so every replica needs the same ``CLEVERTAP_MCP_SECRET``; each is
+spent once, in Redis when it is configured, and is void for any other user).
 A request header ``X-Membrane-Token`` selects a runtime of that user's own (cached by a SHA-256 of the token), so
 one deployment serves many users, each with their own Membrane connection.
 """
