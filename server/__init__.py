@@ -1,0 +1,1 @@
+"""clevertap-mcp: an MCP server that lets AI agents work with a CleverTap account safely."""

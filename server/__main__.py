@@ -1,3 +1,5 @@
+"""``python -m server``: the command line (see ``server.cli``)."""
+
 import sys
 
 from server.cli import main

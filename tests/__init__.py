@@ -1,0 +1,1 @@
+"""The test suite: everything through real MCP clients, against fakes served on loopback."""

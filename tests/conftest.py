@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any
 
@@ -13,6 +14,12 @@ import pytest
 # the controller and handed to the xdist workers, so the sandbox's seed databases are generated once per run; the
 # controller removes it at the end.
 _TMP_KEY = "clevertap_mcp_tmp"
+
+# The suite starts many Python processes (xdist workers, stdio and HTTP servers, fakes). Where the machine sets
+# PYTHONDONTWRITEBYTECODE, every one of them compiles the project from source again, and pytest rewrites every test
+# module again: keep bytecode in the usual (git-ignored) __pycache__ folders for this run and its children.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 _tmp: dict[str, str] = {}
 
 

@@ -1,0 +1,1 @@
+"""Data the tests replay: transcribed public examples."""

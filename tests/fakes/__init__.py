@@ -1,0 +1,1 @@
+"""Fakes of the upstream APIs, strict where the real ones are strict."""
