@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import mcp.types as types
 import pytest
@@ -75,3 +76,15 @@ async def test_instructions_reach_the_client() -> None:
     async with mcp_client() as client:
         instructions = client.instructions
     assert instructions and "confirm_token" in instructions and "clevertap://catalog" in instructions
+
+
+async def test_instructions_name_every_resource_and_only_listed_tools() -> None:
+    async with mcp_client() as client:
+        instructions = client.instructions or ""
+        resources = [str(r.uri) for r in (await client.list_resources()).resources]
+        templates = [t.uri_template for t in (await client.list_resource_templates()).resource_templates]
+        tools = {t.name for t in (await client.list_tools()).tools}
+    for uri in [*resources, *templates]:
+        assert uri in instructions, uri
+    named = set(re.findall(r"\bclevertap_[a-z_]+[a-z]", instructions))
+    assert named and named <= tools, named - tools

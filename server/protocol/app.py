@@ -37,7 +37,11 @@ then call again with the token (it works once). {dates}
 CleverTap quirks: event and property names are case-sensitive ('Charged', not 'charged'); exports return a short cursor
 handle to pass to the *_by_cursor tool; uploads take epoch-second timestamps and report per-record errors by your own
 0-based index. Timestamps in results are ISO 8601 UTC.
-Resources: clevertap://catalog (every tool, its Membrane action key, read-only flag) and clevertap://regions."""
+Questions (totals, sums, top values, trends, one user): use clevertap_aggregate_events, clevertap_get_top_values,
+clevertap_get_trends or clevertap_get_user_profile, computed in the server, instead of exporting records; unsure of a
+name? clevertap_describe_schema. chart=true adds a PNG when the user would rather look than read.
+Resources: clevertap://catalog (every tool, its Membrane action key, read-only flag), clevertap://schema (events and
+properties seen), clevertap://regions, clevertap://charts/{{id}}. Prompts package the common analyst and marketer jobs."""
 
 
 def instructions(today: dt.date | None = None) -> str:
