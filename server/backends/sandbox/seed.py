@@ -15,6 +15,7 @@ import random
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,24 +120,45 @@ def ensure_seed(anchor: dt.date, profiles: int, events: int, cache_dir: str | No
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        generate(tmp, anchor, profiles, events)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    # Processes starting together (replicas, a stdio server beside `sandbox serve`) wait for one generation
+    # instead of each generating the same file.
+    with _exclusive(path.with_name(path.name + ".lock")):
+        if path.exists():
+            return path
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            generate(tmp, anchor, profiles, events)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
     _prune(path)
     return path
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An inter-process lock on ``lock_path`` where the platform has ``flock``; no lock elsewhere."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: concurrent generations are wasteful but safe (atomic replace)
+        yield
+        return
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _prune(keep: Path) -> None:
     """Drop seed files of this version that are more than two days old (stale anchors)."""
     cutoff = time.time() - 2 * 86400
-    for other in keep.parent.glob("sandbox-seed-v*.sqlite"):
+    for other in [*keep.parent.glob("sandbox-seed-v*.sqlite"), *keep.parent.glob("sandbox-seed-v*.sqlite.lock")]:
         with contextlib.suppress(OSError):
-            if other != keep and other.stat().st_mtime < cutoff:
+            if other not in (keep, keep.with_name(keep.name + ".lock")) and other.stat().st_mtime < cutoff:
                 other.unlink()
 
 
