@@ -189,7 +189,8 @@ async def _serve_stdio(runtime: Any) -> None:
     server, _ = build_server(runtime)
     settle_for_serving()
     try:
-        async with stdio_server(runtime.settings.max_frame_bytes) as (read, write):
+        drain_s = runtime.settings.call_budget_s + 10  # an answer in flight at the end of stdin gets its budget
+        async with stdio_server(runtime.settings.max_frame_bytes, drain_s) as (read, write):
             await server.run(read, write, server.create_initialization_options(NotificationOptions(tools_changed=True)))
     finally:
         await runtime.aclose()

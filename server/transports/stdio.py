@@ -11,12 +11,18 @@ SDK's ``validate_json`` on a 100,000-record upload (its union members each build
 parser refuses (a lone surrogate escape, deep nesting) is parsed by ``json``, then by the SDK's own adapter, so such
 values still reach the tools, which say what is wrong with them. The SDK's descriptor handling is reused: while
 serving, fd 0 and fd 1 point elsewhere, so a stray print cannot corrupt the wire.
+
+Waiting: where the event loop can watch the descriptors (pipes, sockets, terminals), the server waits for stdin to be
+readable and stdout to be writable in the loop and then reads or writes without blocking, instead of handing every
+frame to a worker thread and back; a regular file, or a loop that cannot watch descriptors, uses the thread.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import select
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -136,9 +142,69 @@ def _claim(fd: int, stream: Any, mode: str, divert: str) -> tuple[BinaryIO, Call
     return binary, release
 
 
+_ATOMIC = getattr(select, "PIPE_BUF", 512)
+
+
+class _Watch:
+    """Readiness of stdin and stdout from the event loop; a descriptor it cannot watch falls back to threads."""
+
+    def __init__(self, stdin: Any, stdout: Any) -> None:
+        self.input: int | None = _fileno(stdin)
+        self.output: int | None = _fileno(stdout)
+
+    async def readable(self) -> bool:
+        assert self.input is not None
+        try:
+            await anyio.wait_readable(self.input)
+        except (OSError, NotImplementedError, ValueError):  # a regular file, a closed descriptor, no selector
+            self.input = None
+            return False
+        return True
+
+    async def writable(self) -> bool:
+        assert self.output is not None
+        try:
+            await anyio.wait_writable(self.output)
+        except (OSError, NotImplementedError, ValueError):
+            self.output = None
+            return False
+        return True
+
+
+def _fileno(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+class _Pending:
+    """Requests read but not yet answered, so that the end of stdin lets them finish instead of dropping them."""
+
+    def __init__(self) -> None:
+        self.ids: set[Any] = set()
+        self.idle = anyio.Event()
+        self.idle.set()
+
+    def read(self, message: types.JSONRPCMessage) -> None:
+        if isinstance(message, types.JSONRPCRequest):
+            self.ids.add(message.id)
+            self.idle = anyio.Event() if self.idle.is_set() else self.idle
+
+    def answered(self, message: Any) -> None:
+        if isinstance(message, (types.JSONRPCResponse, types.JSONRPCError)) and message.id is not None:
+            self.ids.discard(message.id)
+            if not self.ids:
+                self.idle.set()
+
+
 @asynccontextmanager
-async def stdio_server(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> AsyncIterator[Any]:
-    """``(read_stream, write_stream)`` for ``Server.run`` over this process's stdin and stdout."""
+async def stdio_server(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, drain_s: float = 130.0) -> AsyncIterator[Any]:
+    """``(read_stream, write_stream)`` for ``Server.run`` over this process's stdin and stdout.
+
+    At the end of stdin, requests already read still get their answers (for at most ``drain_s``) before the session
+    is told the input ended: a client that writes its calls and closes its end loses no answer, and no write is left
+    applied with its result unread."""
     from mcp.shared._context_streams import create_context_streams
 
     releases: list[Callable[[], None]] = []
@@ -154,8 +220,12 @@ async def stdio_server(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> AsyncI
         write_stream, write_reader = create_context_streams[SessionMessage](0)
         answers = write_stream.clone()
         read1 = getattr(stdin, "read1", stdin.read)
+        watch = _Watch(stdin, stdout)
+        pending = _Pending()
 
         async def read(n: int) -> bytes:
+            if watch.input is not None and await watch.readable():
+                return os.read(watch.input, n)
             data: bytes = await anyio.to_thread.run_sync(read1, n, abandon_on_cancel=True)
             return data
 
@@ -166,6 +236,7 @@ async def stdio_server(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> AsyncI
                 await answers.send(_error(exc.code, exc.message))
                 return
             if message is not None:
+                pending.read(message)
                 await read_writer.send(SessionMessage(message))
 
         async def refuse(message: str) -> None:
@@ -175,6 +246,8 @@ async def stdio_server(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> AsyncI
             try:
                 async with read_writer, answers:
                     await read_frames(read, max_frame_bytes, deliver, refuse)
+                    with anyio.move_on_after(drain_s):
+                        await pending.idle.wait()
             except anyio.ClosedResourceError:
                 await anyio.lowlevel.checkpoint()
 
@@ -187,7 +260,13 @@ async def stdio_server(max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> AsyncI
                 async with write_reader:
                     async for session_message in write_reader:
                         line = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                        await anyio.to_thread.run_sync(write, line.encode("utf-8", errors="replace") + b"\n")
+                        data = line.encode("utf-8", errors="replace") + b"\n"
+                        # A frame of at most PIPE_BUF bytes fits whole once the descriptor is writable.
+                        if len(data) <= _ATOMIC and watch.output is not None and await watch.writable():
+                            data = data[os.write(watch.output, data) :]
+                        if data:
+                            await anyio.to_thread.run_sync(write, data)
+                        pending.answered(session_message.message)
             except anyio.ClosedResourceError:
                 await anyio.lowlevel.checkpoint()
 
