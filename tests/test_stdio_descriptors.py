@@ -72,8 +72,8 @@ def test_a_socket_for_stdin_and_stdout() -> None:
             [sys.executable, "-m", "server", "--sandbox"],
             cwd=ROOT,
             env=child_env(),
-            stdin=theirs,
-            stdout=theirs,
+            stdin=theirs.fileno(),
+            stdout=theirs.fileno(),
             stderr=subprocess.DEVNULL,
         )
         theirs.close()
