@@ -164,8 +164,17 @@ def _fields(spec: ToolSpec[Any, Any]) -> tuple[tuple[frozenset[str], int], ...]:
     )
 
 
-def _score(spec: ToolSpec[Any, Any], terms: list[str]) -> int:
-    return sum(weight for term in set(terms) for words, weight in _fields(spec) if term in words)
+@functools.cache
+def _index() -> dict[str, tuple[tuple[int, int], ...]]:
+    """Each search term's ``(catalog position, weight)`` pairs, built once: a search reads only its own terms."""
+    weights: dict[str, dict[int, int]] = {}
+    for i, spec in enumerate(CATALOG):
+        if spec.action_key:
+            for words, weight in _fields(spec):
+                for word in words:
+                    per_spec = weights.setdefault(word, {})
+                    per_spec[i] = per_spec.get(i, 0) + weight
+    return {word: tuple(per_spec.items()) for word, per_spec in weights.items()}
 
 
 def search_catalog(intent: str, limit: int) -> list[ActionInfo]:
@@ -173,6 +182,10 @@ def search_catalog(intent: str, limit: int) -> list[ActionInfo]:
     terms = _terms(intent)
     if not terms or limit < 1:
         return []
-    scored = [(_score(spec, terms), i, spec) for i, spec in enumerate(CATALOG) if spec.action_key]
-    ranked = sorted((s for s in scored if s[0] > 0), key=lambda s: (-s[0], s[1]))
-    return [action_info(spec) for _, _, spec in ranked[:limit]]
+    index = _index()
+    scores: dict[int, int] = {}
+    for term in set(terms):
+        for i, weight in index.get(term, ()):
+            scores[i] = scores.get(i, 0) + weight
+    ranked = sorted(scores.items(), key=lambda s: (-s[1], s[0]))
+    return [action_info(CATALOG[i]) for i, _ in ranked[:limit]]

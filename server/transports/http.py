@@ -212,8 +212,16 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
+_HEADERS_KEY = "clevertap_mcp.headers"
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    """The request's headers by lower-case name, decoded once per request for all the guards."""
+    cached: dict[str, str] | None = scope.get(_HEADERS_KEY)
+    if cached is None:
+        cached = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        scope[_HEADERS_KEY] = cached
+    return cached
 
 
 async def _json_response(
