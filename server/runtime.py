@@ -112,6 +112,9 @@ class Runtime:
         self._ledger: ConsentLedger = PROCESS_LEDGER
         check_tool_names(settings)
         self._specs: tuple[ToolSpec[Any, Any], ...] | None = None
+        self._names: dict[str, ToolSpec[Any, Any]] = {}
+        self._names_for: tuple[ToolSpec[Any, Any], ...] | None = None
+        self._selected: frozenset[str] = frozenset()
         self._executor: Executor | None = None
         self._api: CleverTapApi | None = None
         self.tools_changed_listener: Callable[[], Awaitable[None]] | None = None
@@ -128,7 +131,7 @@ class Runtime:
             policy = Policy(
                 read_only=self.settings.read_only,
                 confirm_required=self.settings.confirm != "never",
-                selected=lambda: frozenset(s.name for s in self.specs),
+                selected=self._selected_names,
                 ledger=self.consent_ledger,
                 audit=self.audit,
             )
@@ -264,7 +267,20 @@ class Runtime:
         return self._specs
 
     def spec(self, name: str) -> ToolSpec[Any, Any] | None:
-        return next((s for s in self.specs if s.name == name), None)
+        return self._by_name().get(name)
+
+    def _by_name(self) -> dict[str, ToolSpec[Any, Any]]:
+        """The listed tools by name, rebuilt only when the selection changes."""
+        specs = self.specs
+        if self._names_for is not specs:
+            self._names = {s.name: s for s in specs}
+            self._selected = frozenset(self._names)
+            self._names_for = specs
+        return self._names
+
+    def _selected_names(self) -> frozenset[str]:
+        self._by_name()
+        return self._selected
 
     def live_action(self, spec: ToolSpec[Any, Any]) -> ActionInfo | None:
         """The Membrane action that replaces a popular tool's local implementation, when Membrane lists one."""
