@@ -203,8 +203,6 @@ class Runtime:
 
             executor = MembraneExecutor.from_settings(s, scrubber=self.scrub)
             executor.set_tools_changed_listener(self._on_tools_changed)
-            executor.call_budget_s = s.call_budget_s
-            executor.retry_backoff_s = s.retry_backoff_s
             return executor
         from server.backends.clevertap.executor import UnconfiguredExecutor
 
