@@ -398,7 +398,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
     for key, override in overrides.items():
         if override is not None:
             data[key] = override
-            source[key] = declared(key).flag or key if key in Settings.model_fields else key
+            flag = declared(key).flag if key in Settings.model_fields else None
+            source[key] = flag or key
     region = data.get("clevertap_region")
     if region is not None and region not in REGIONS:
         raise ValueError(f"CLEVERTAP_REGION={region!r} is not a CleverTap region; use one of {', '.join(REGIONS)}")

@@ -34,17 +34,18 @@ import anyio.abc
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.config import Settings, load_settings
+from server.config import Settings, declared, load_settings
 from server.policies.scrub import Scrubber
 from server.runtime import Runtime
 from tools.api import HandleStore
 
 log = logging.getLogger("clevertap_mcp.http")
 
-TOKEN_ENV = "CLEVERTAP_MCP_HTTP_TOKEN"
-ALLOWED_HOSTS_ENV = "CLEVERTAP_MCP_ALLOWED_HOSTS"
-REDIS_URL_ENV = "CLEVERTAP_MCP_REDIS_URL"
-SECRET_ENV = "CLEVERTAP_MCP_SECRET"
+# The variables named in start-up messages, as the settings declare them.
+TOKEN_ENV = declared("http_token").env
+ALLOWED_HOSTS_ENV = declared("allowed_hosts").env
+REDIS_URL_ENV = declared("redis_url").env
+SECRET_ENV = declared("consent_secret").env
 MEMBRANE_TOKEN_HEADER = "x-membrane-token"
 _HELD_RUNTIME = "clevertap_mcp.runtime"  # ASGI scope key: the per-user runtime a request holds
 MCP_PATH = "/mcp"
