@@ -45,16 +45,13 @@ def _setting_flag(parser: argparse.ArgumentParser, name: str, *, suppress: bool)
     extra = f"env {spec.env}" + (f", default {shown}" if shown else "")
     options: dict[str, Any] = {"dest": name, "help": f"{words} ({extra})"}
     options["default"] = argparse.SUPPRESS if suppress else None
+    choices = [c for c in typing.get_args(field.annotation) if isinstance(c, str)]
     if field.annotation is bool:
         options["action"] = "store_true"
-    elif field.annotation in (tuple[str, ...], tuple[str, ...] | None):
-        options["metavar"] = "NAMES" if "tools" in name else "KEYS"
+    elif choices:
+        options["choices"] = choices
     else:
-        choices = [c for c in typing.get_args(field.annotation) if isinstance(c, str)]
-        if choices:
-            options["choices"] = choices
-        else:
-            options["metavar"] = "PATH"
+        options["metavar"] = spec.metavar
     parser.add_argument(spec.flag, **options)
 
 
@@ -82,8 +79,6 @@ def _overrides(ns: argparse.Namespace) -> dict[str, object]:
     for name in ("tools", "exclude_tools", "redact_keys"):
         value = given[name]
         given[name] = parse_tool_names(value) if isinstance(value, str) else None
-    if given["read_only"] is False:
-        given["read_only"] = None
     return given
 
 

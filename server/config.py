@@ -46,6 +46,7 @@ class Declared:
     env: str | None = None
     flag: str | None = None
     shown: str | None = None
+    metavar: str | None = None  # what a flag's value is called in --help
 
 
 def setting(
@@ -55,11 +56,12 @@ def setting(
     env: str | None = None,
     flag: str | None = None,
     shown: str | None = None,
+    metavar: str | None = None,
     **constraints: Any,
 ) -> Any:
     """A Settings field with its declaration (``Declared``) in the field's metadata."""
     field: FieldInfo = Field(default, description=help, **constraints)
-    field.metadata.append(Declared(env=env, flag=flag, shown=shown))
+    field.metadata.append(Declared(env=env, flag=flag, shown=shown, metavar=metavar))
     return field
 
 
@@ -122,10 +124,14 @@ class Settings(BaseModel):
         env="CLEVERTAP_MCP_CONFIRM",
     )
     tools: tuple[str, ...] | None = setting(
-        None, "Comma-separated tools to list.", env="CLEVERTAP_MCP_TOOLS", flag="--tools"
+        None, "Comma-separated tools to list.", env="CLEVERTAP_MCP_TOOLS", flag="--tools", metavar="NAMES"
     )
     exclude_tools: tuple[str, ...] = setting(
-        (), "Comma-separated tools to hide; beats the above.", env="CLEVERTAP_MCP_EXCLUDE_TOOLS", flag="--exclude-tools"
+        (),
+        "Comma-separated tools to hide; beats the above.",
+        env="CLEVERTAP_MCP_EXCLUDE_TOOLS",
+        flag="--exclude-tools",
+        metavar="NAMES",
     )
     redact_pii: bool = setting(
         False,
@@ -140,9 +146,14 @@ class Settings(BaseModel):
         "`-` and spaces are ignored).",
         env="CLEVERTAP_MCP_REDACT_KEYS",
         flag="--redact-keys",
+        metavar="KEYS",
     )
     audit_log: str | None = setting(
-        None, "Append one JSON line per write attempt to this file.", env="CLEVERTAP_MCP_AUDIT_LOG", flag="--audit-log"
+        None,
+        "Append one JSON line per write attempt to this file.",
+        env="CLEVERTAP_MCP_AUDIT_LOG",
+        flag="--audit-log",
+        metavar="PATH",
     )
 
     # -- limits -----------------------------------------------------------------------------------------------------
