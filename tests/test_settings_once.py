@@ -283,3 +283,16 @@ async def test_a_given_executor_sits_behind_the_boundary() -> None:
     assert built == [runtime]
     assert counted["count"] > 0
     assert refused.is_error and "read-only" in text(refused).lower()
+
+
+def test_the_readme_table_is_regenerated_from_the_declaration() -> None:
+    """A row edited or removed by hand is stale for ``scripts/regen.py --check`` and restored by a rewrite."""
+    from scripts.regen import render_readme
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert render_readme(readme) == readme
+    without = re.sub(r"\n\| `CLEVERTAP_MCP_HTTP_BODY_TIMEOUT` \|[^\n]*", "", readme, count=1)
+    edited = readme.replace("| `CLEVERTAP_MCP_SCHEMA_TTL` | `3600` |", "| `CLEVERTAP_MCP_SCHEMA_TTL` | `60` |")
+    for tampered in (without, edited):
+        assert tampered != readme
+        assert render_readme(tampered) == readme
