@@ -36,18 +36,20 @@ ARGS = {
 
 
 def sandbox_runtime() -> Runtime:
-    runtime = Runtime(load_settings({}, backend="sandbox"))
     app = create_app(SandboxConfig(account_id=SANDBOX_ACCOUNT_ID, passcode=SANDBOX_PASSCODE, anchor=ANCHOR))
-    runtime._executor = HttpExecutor(
-        base_url="http://sandbox.invalid",
-        account_id=SANDBOX_ACCOUNT_ID,
-        passcode=SANDBOX_PASSCODE,
-        transport=httpx.ASGITransport(app=app),
-        name="sandbox",
-        region="sandbox",
-        local_actions=runtime,
-    )
-    return runtime
+
+    def pinned_sandbox(runtime: Runtime) -> HttpExecutor:
+        return HttpExecutor(
+            base_url="http://sandbox.invalid",
+            account_id=SANDBOX_ACCOUNT_ID,
+            passcode=SANDBOX_PASSCODE,
+            transport=httpx.ASGITransport(app=app),
+            name="sandbox",
+            region="sandbox",
+            local_actions=runtime,
+        )
+
+    return Runtime(load_settings({}, backend="sandbox"), make_executor=pinned_sandbox)
 
 
 async def main() -> int:

@@ -5,14 +5,26 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
+import textwrap
+import typing
 from typing import Any
 
-from server.config import load_settings, parse_tool_names
+from server.config import Settings, declared, environment_rows, load_settings, parse_tool_names, shown_default
 from server.policies.scrub import Scrubber, configure_logging
 
-USAGE_EPILOG = """\
+# Settings given as flags: on the top-level parser and the tools/call commands, and on the top-level parser only.
+GLOBAL_SETTINGS = ("backend", "read_only")
+SAFETY_SETTINGS = ("tools", "exclude_tools", "redact_pii", "redact_keys", "audit_log")
+
+
+def usage_epilog() -> str:
+    variables = textwrap.fill(
+        "environment (each one's default and meaning: README, Environment): "
+        + ", ".join(name for name, _, _ in environment_rows()),
+        width=100,
+    )
+    return f"""\
 commands:
   (none)                      serve MCP over stdio
   --transport http [--host H] [--port N]
@@ -21,57 +33,53 @@ commands:
   call TOOL 'JSON-ARGS'       call one tool through an MCP client session; prints its structured result
   sandbox serve [--port N]    serve the sandbox's CleverTap-compatible API on 127.0.0.1
 
-environment: MEMBRANE_TOKEN, MEMBRANE_API_URL, MEMBRANE_WORKSPACE_KEY/SECRET, MEMBRANE_TENANT_KEY,
-MEMBRANE_CONNECTION_ID,
-CLEVERTAP_ACCOUNT_ID, CLEVERTAP_PASSCODE, CLEVERTAP_REGION, CLEVERTAP_API_BASE_URL, CLEVERTAP_MCP_BACKEND,
-CLEVERTAP_MCP_READ_ONLY, CLEVERTAP_MCP_CONFIRM, CLEVERTAP_MCP_REDACT_KEYS,
-CLEVERTAP_MCP_MAX_FRAME_BYTES (largest stdio message, default 64 MiB),
-CLEVERTAP_MCP_MAX_UPSTREAM_BYTES (largest CleverTap answer read, default 64 MiB) (see README)."""
+{variables}"""
+
+
+def _setting_flag(parser: argparse.ArgumentParser, name: str, *, suppress: bool) -> None:
+    """The flag of the setting ``name``, with the help text, variable and default it is declared with."""
+    field, spec = Settings.model_fields[name], declared(name)
+    assert spec.flag is not None, name
+    words = (field.description or "").replace("`", "").replace("%", "%%").rstrip(".")
+    shown = shown_default(name).replace("`", "")
+    extra = f"env {spec.env}" + (f", default {shown}" if shown else "")
+    options: dict[str, Any] = {"dest": name, "help": f"{words} ({extra})"}
+    options["default"] = argparse.SUPPRESS if suppress else None
+    choices = [c for c in typing.get_args(field.annotation) if isinstance(c, str)]
+    if field.annotation is bool:
+        options["action"] = "store_true"
+    elif choices:
+        options["choices"] = choices
+    else:
+        options["metavar"] = spec.metavar
+    parser.add_argument(spec.flag, **options)
 
 
 def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument(
-        "--backend",
-        choices=["auto", "membrane", "clevertap", "sandbox"],
-        default=default,
-        help="how to reach CleverTap (env CLEVERTAP_MCP_BACKEND, default auto)",
-    )
+    _setting_flag(parser, "backend", suppress=suppress)
     parser.add_argument(
         "--sandbox",
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
         help="use the embedded demo account (= --backend sandbox)",
     )
-    parser.add_argument(
-        "--read-only",
-        action="store_true",
-        default=argparse.SUPPRESS if suppress else False,
-        help="list and allow only tools that cannot change the account (env CLEVERTAP_MCP_READ_ONLY=1)",
-    )
+    _setting_flag(parser, "read_only", suppress=suppress)
 
 
 def _safety_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tools", help="comma-separated tool names to list (env CLEVERTAP_MCP_TOOLS)")
-    parser.add_argument(
-        "--exclude-tools", help="comma-separated tool names to hide; beats --tools (env CLEVERTAP_MCP_EXCLUDE_TOOLS)"
-    )
-    parser.add_argument(
-        "--redact-pii",
-        action="store_true",
-        default=None,
-        help="mask personal data in every result: email, phone and name keys at any depth, email addresses and "
-        "phone numbers anywhere (env CLEVERTAP_MCP_REDACT_PII=1)",
-    )
-    parser.add_argument(
-        "--redact-keys",
-        metavar="KEYS",
-        help="comma-separated extra keys whose values --redact-pii masks, besides email, phone and name "
-        "(env CLEVERTAP_MCP_REDACT_KEYS)",
-    )
-    parser.add_argument(
-        "--audit-log", metavar="PATH", help="append one JSON line per write attempt (env CLEVERTAP_MCP_AUDIT_LOG)"
-    )
+    for name in SAFETY_SETTINGS:
+        _setting_flag(parser, name, suppress=False)
+
+
+def _overrides(ns: argparse.Namespace) -> dict[str, object]:
+    """The settings given as flags (None: not given, the environment or the default decides)."""
+    given: dict[str, object] = {name: getattr(ns, name, None) for name in (*GLOBAL_SETTINGS, *SAFETY_SETTINGS)}
+    if getattr(ns, "sandbox", False):
+        given["backend"] = "sandbox"
+    for name in ("tools", "exclude_tools", "redact_keys"):
+        value = given[name]
+        given[name] = parse_tool_names(value) if isinstance(value, str) else None
+    return given
 
 
 def _transport_flags(parser: argparse.ArgumentParser) -> None:
@@ -79,11 +87,9 @@ def _transport_flags(parser: argparse.ArgumentParser) -> None:
         "--transport",
         choices=["stdio", "http"],
         default="stdio",
-        help="stdio (default), or Streamable HTTP at /mcp (env CLEVERTAP_MCP_HTTP_TOKEN, CLEVERTAP_MCP_ALLOWED_HOSTS, "
-        "CLEVERTAP_MCP_REDIS_URL, CLEVERTAP_MCP_SECRET; bounds: CLEVERTAP_MCP_HTTP_IDLE_TIMEOUT (s, default 15), "
-        "CLEVERTAP_MCP_HTTP_HEADER_TIMEOUT (s, default 10), CLEVERTAP_MCP_HTTP_BODY_TIMEOUT (s without body data, "
-        "default 30), CLEVERTAP_MCP_MAX_USER_RUNTIMES (per X-Membrane-Token, default 64), "
-        "CLEVERTAP_MCP_USER_RUNTIMES_MEMORY_MB (default 1024))",
+        help="stdio (default), or Streamable HTTP at /mcp (configured by the CLEVERTAP_MCP_HTTP_*, "
+        "CLEVERTAP_MCP_ALLOWED_HOSTS, CLEVERTAP_MCP_REDIS_URL, CLEVERTAP_MCP_SECRET and "
+        "CLEVERTAP_MCP_*_USER_RUNTIMES* variables: see README, Environment)",
     )
     parser.add_argument("--host", dest="http_host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", dest="http_port", type=int, default=8000, help="HTTP port (default 8000)")
@@ -93,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clevertap-mcp",
         description="MCP server for CleverTap.",
-        epilog=USAGE_EPILOG,
+        epilog=usage_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _global_flags(parser, suppress=False)
@@ -124,28 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
-    level_name = os.environ.get("CLEVERTAP_MCP_LOG_LEVEL", "WARNING").upper()
     scrubber = Scrubber()
-    configure_logging(scrubber, getattr(logging, level_name, logging.WARNING))
+    try:
+        settings: Settings | None = load_settings(None, **_overrides(ns))
+        problem = None
+    except ValueError as exc:
+        settings, problem = None, exc
+    configure_logging(scrubber, getattr(logging, settings.log_level if settings else "WARNING"))
 
-    if ns.command == "sandbox":
+    if ns.command == "sandbox":  # the emulator needs none of the server's settings: a bad one does not stop it
         from server.backends.sandbox import SandboxConfig, serve
 
         config = SandboxConfig(account_id=ns.account_id, passcode=ns.passcode)
         serve(host=ns.host, port=ns.port, config=config, admin=ns.admin)
         return 0
 
-    backend = "sandbox" if ns.sandbox else ns.backend
     try:
-        settings = load_settings(
-            backend=backend,
-            read_only=True if ns.read_only else None,
-            tools=parse_tool_names(ns.tools),
-            exclude_tools=parse_tool_names(ns.exclude_tools),
-            redact_pii=ns.redact_pii,
-            redact_keys=parse_tool_names(ns.redact_keys),
-            audit_log=ns.audit_log,
-        )
+        if settings is None:
+            raise problem or ValueError("invalid configuration")
         from server.runtime import Runtime
 
         runtime = Runtime(settings, scrubber=scrubber)
@@ -169,12 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.transport == "http":
         from server.transports.http import HttpOptions, serve_http
 
-        try:
-            options = HttpOptions.from_env(ns.http_host, ns.http_port, max_body_bytes=settings.max_frame_bytes)
-        except ValueError as exc:
-            print(f"clevertap-mcp: {exc}", file=sys.stderr)
-            return 2
-        return serve_http(runtime, options)
+        return serve_http(runtime, HttpOptions.from_settings(settings, ns.http_host, ns.http_port))
     anyio.run(_serve_stdio, runtime)
     return 0
 

@@ -96,8 +96,18 @@ def select_tools(settings: Settings) -> tuple[ToolSpec[Any, Any], ...]:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, scrubber: Scrubber | None = None) -> None:
+    """``make_executor`` (tests, scripts) builds the backend's executor instead of the settings, given this runtime
+    for its local actions; it still sits behind the boundary like any other."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        scrubber: Scrubber | None = None,
+        make_executor: Callable[[Runtime], Executor] | None = None,
+    ) -> None:
         self.settings = settings
+        self._make_executor = make_executor
         self.backend = settings.resolved_backend()
         self.scrub = scrubber or Scrubber()
         for secret in (settings.clevertap_passcode, settings.membrane_token, settings.membrane_workspace_secret):
@@ -135,7 +145,8 @@ class Runtime:
                 ledger=self.consent_ledger,
                 audit=self.audit,
             )
-            self._executor = GuardedExecutor(self._build_executor(), policy)
+            inner = self._make_executor(self) if self._make_executor is not None else self._build_executor()
+            self._executor = GuardedExecutor(inner, policy)
         return self._executor
 
     def consent_ledger(self) -> ConsentLedger:
@@ -206,8 +217,6 @@ class Runtime:
 
             executor = MembraneExecutor.from_settings(s, scrubber=self.scrub)
             executor.set_tools_changed_listener(self._on_tools_changed)
-            executor.call_budget_s = s.call_budget_s
-            executor.retry_backoff_s = s.retry_backoff_s
             return executor
         from server.backends.clevertap.executor import UnconfiguredExecutor
 

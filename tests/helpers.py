@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from mcp import Client
 from server.config import load_settings
 from server.protocol.app import build_server
 from server.runtime import Runtime
+from tools.api import Executor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,9 +31,13 @@ def day(offset: int = 0) -> int:
     return int(d.strftime("%Y%m%d"))
 
 
-def make_runtime(env: dict[str, str] | None = None, **overrides: Any) -> Runtime:
+def make_runtime(
+    env: dict[str, str] | None = None, *, make_executor: Callable[[Runtime], Executor] | None = None, **overrides: Any
+) -> Runtime:
+    """A runtime on the settings ``env`` and ``overrides`` give (sandbox by default); ``make_executor`` builds its
+    backend's executor instead (behind the same boundary)."""
     overrides.setdefault("backend", "sandbox")
-    return Runtime(load_settings(env or {}, **overrides))
+    return Runtime(load_settings(env or {}, **overrides), make_executor=make_executor)
 
 
 @contextlib.asynccontextmanager

@@ -148,15 +148,13 @@ async def test_connect_from_nothing_to_ready_then_live_schemas(served: tuple[str
     assert len(fake.calls_to("POST", "/connections/ensure")) == 1
 
 
-async def test_connection_id_is_remembered_across_restarts(
-    served: tuple[str, FakeMembrane], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_connection_id_is_remembered_across_restarts(served: tuple[str, FakeMembrane], tmp_path: Path) -> None:
     url, fake = served
-    monkeypatch.setenv("CLEVERTAP_MCP_STATE_DIR", str(tmp_path))  # the executor reads it from the process env
-    async with membrane_client(url) as client:
+    # Read with the other settings and handed to the executor.
+    async with membrane_client(url, CLEVERTAP_MCP_STATE_DIR=str(tmp_path)) as client:
         first = (await connect_ready(client, fake))["connection_id"]
     assert list(tmp_path.iterdir())
-    async with membrane_client(url) as client:
+    async with membrane_client(url, CLEVERTAP_MCP_STATE_DIR=str(tmp_path)) as client:
         again = ok(await client.call_tool("clevertap_connect", {"wait_seconds": 1}))
     assert again["state"] == "READY" and again["connection_id"] == first
     assert len(fake.calls_to("POST", "/connections/ensure")) == 1

@@ -61,7 +61,7 @@ def test_every_environment_variable_the_code_reads_is_documented() -> None:
             read |= set(NAME.findall(path.read_text()))
     read.discard("MEMBRANE_WORKSPACE")  # a prefix test on the token source's kind, not a variable
     documented = {name for name, _, _ in ENVIRONMENT}
-    assert read - documented == set(), "undocumented variables: add them to scripts/regen.py ENVIRONMENT"
+    assert read - documented == set(), "undeclared variables: declare them in server/config.py Settings"
     assert documented - read == set(), "documented variables the code no longer reads"
 
 

@@ -52,9 +52,11 @@ def account_file(base_dir: str | os.PathLike[str], account: str) -> Path:
 
 
 def default_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    base = env.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
-    return Path(base) / "clevertap-mcp"
+    """The platform's cache folder for this server (``$XDG_CACHE_HOME/clevertap-mcp``, else ``~/.cache/...``): a
+    cache location is a platform convention, not a setting (``server.config.user_dir``)."""
+    from server.config import APP_DIR, user_dir
+
+    return user_dir("cache", env) / APP_DIR
 
 
 def event_day(ts: Any) -> int | None:

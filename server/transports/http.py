@@ -34,30 +34,22 @@ import anyio.abc
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.config import Settings, declared, load_settings
 from server.policies.scrub import Scrubber
 from server.runtime import Runtime
 from tools.api import HandleStore
 
 log = logging.getLogger("clevertap_mcp.http")
 
-TOKEN_ENV = "CLEVERTAP_MCP_HTTP_TOKEN"
-ALLOWED_HOSTS_ENV = "CLEVERTAP_MCP_ALLOWED_HOSTS"
-REDIS_URL_ENV = "CLEVERTAP_MCP_REDIS_URL"
-SECRET_ENV = "CLEVERTAP_MCP_SECRET"
+# The variables named in start-up messages, as the settings declare them.
+TOKEN_ENV = declared("http_token").env
+ALLOWED_HOSTS_ENV = declared("allowed_hosts").env
+REDIS_URL_ENV = declared("redis_url").env
+SECRET_ENV = declared("consent_secret").env
 MEMBRANE_TOKEN_HEADER = "x-membrane-token"
 _HELD_RUNTIME = "clevertap_mcp.runtime"  # ASGI scope key: the per-user runtime a request holds
 MCP_PATH = "/mcp"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
-
-
-# (field, env var, type): the documented knobs of the HTTP transport (README, Configuration).
-_NUMERIC_ENV: tuple[tuple[str, str, type], ...] = (
-    ("idle_timeout_s", "CLEVERTAP_MCP_HTTP_IDLE_TIMEOUT", float),
-    ("header_timeout_s", "CLEVERTAP_MCP_HTTP_HEADER_TIMEOUT", float),
-    ("body_timeout_s", "CLEVERTAP_MCP_HTTP_BODY_TIMEOUT", float),
-    ("max_user_runtimes", "CLEVERTAP_MCP_MAX_USER_RUNTIMES", int),
-    ("user_runtimes_memory_mb", "CLEVERTAP_MCP_USER_RUNTIMES_MEMORY_MB", int),
-)
 
 
 def is_loopback(host: str) -> bool:
@@ -71,9 +63,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _env(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name, "").strip()
-    return value or None
+def _default(name: str) -> Any:
+    """A setting's declared default: HttpOptions built by hand (tests) match what the settings give."""
+    return Settings.model_fields[name].default
 
 
 @dataclass(frozen=True)
@@ -86,42 +78,36 @@ class HttpOptions:
     redis_url: str | None = None
     # Per-user runtimes (X-Membrane-Token): at most this many, and idle ones are dropped while the process is over
     # the memory budget.
-    max_user_runtimes: int = 64
-    user_runtimes_memory_mb: int = 1024
+    max_user_runtimes: int = _default("max_user_runtimes")
+    user_runtimes_memory_mb: int = _default("user_runtimes_memory_mb")
     # Seconds: an idle keep-alive connection, a request's headers, and each wait for more of its body.
-    idle_timeout_s: float = 15.0
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 30.0
-    max_body_bytes: int = 64 * 1024 * 1024
+    idle_timeout_s: float = _default("http_idle_timeout_s")
+    header_timeout_s: float = _default("http_header_timeout_s")
+    body_timeout_s: float = _default("http_body_timeout_s")
+    max_body_bytes: int = _default("max_frame_bytes")
 
     @classmethod
-    def from_env(
-        cls, host: str, port: int, env: Mapping[str, str] | None = None, *, max_body_bytes: int | None = None
-    ) -> HttpOptions:
-        env = os.environ if env is None else env
-        hosts = tuple(h.strip().lower() for h in (_env(env, ALLOWED_HOSTS_ENV) or "").split(",") if h.strip())
-        numbers: dict[str, Any] = {}
-        for field, name, kind in _NUMERIC_ENV:
-            value = _env(env, name)
-            if value is None:
-                continue
-            try:
-                number = kind(value)
-            except ValueError:
-                raise ValueError(f"{name}={value!r} is not a number") from None
-            if number <= 0:
-                raise ValueError(f"{name} must be greater than 0")
-            numbers[field] = number
-        if max_body_bytes is not None:
-            numbers["max_body_bytes"] = max_body_bytes
+    def from_settings(cls, settings: Settings, host: str, port: int) -> HttpOptions:
+        """The transport's options: the bind address from the command line, everything else from the settings."""
+        token, redis_url = settings.http_token, settings.redis_url
         return cls(
             host=host,
             port=port,
-            token=_env(env, TOKEN_ENV),
-            allowed_hosts=hosts,
-            redis_url=_env(env, REDIS_URL_ENV),
-            **numbers,
+            token=token.get_secret_value() if token is not None else None,
+            allowed_hosts=tuple(h.lower() for h in settings.allowed_hosts),
+            redis_url=redis_url.get_secret_value() if redis_url is not None else None,
+            max_user_runtimes=settings.max_user_runtimes,
+            user_runtimes_memory_mb=settings.user_runtimes_memory_mb,
+            idle_timeout_s=settings.http_idle_timeout_s,
+            header_timeout_s=settings.http_header_timeout_s,
+            body_timeout_s=settings.http_body_timeout_s,
+            max_body_bytes=settings.max_frame_bytes,
         )
+
+    @classmethod
+    def from_env(cls, host: str, port: int, env: Mapping[str, str] | None = None) -> HttpOptions:
+        """``from_settings`` for the settings read from ``env`` (default: the process environment)."""
+        return cls.from_settings(load_settings(env), host, port)
 
     def problems(self) -> list[str]:
         """Reasons to refuse to start."""

@@ -8,16 +8,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-DEFAULT_REGION = "eu1"
+from server.config import DEFAULT_REGION, REGION_URLS
 
-REGIONS: dict[str, str] = {
-    "eu1": "https://api.clevertap.com",
-    "in1": "https://in1.api.clevertap.com",
-    "sg1": "https://sg1.api.clevertap.com",
-    "us1": "https://us1.api.clevertap.com",
-    "aps3": "https://aps3.api.clevertap.com",
-    "mec1": "https://mec1.api.clevertap.com",
-}
+# The table is declared once, with the settings (CLEVERTAP_REGION); here it resolves base URLs.
+REGIONS: dict[str, str] = dict(REGION_URLS)
 
 
 def normalise_region(region: str | None) -> str:

@@ -12,6 +12,7 @@ from server.backends.membrane.auth import (
     has_membrane_credentials,
     mint_tenant_token,
     token_source_from_env,
+    token_source_from_settings,
 )
 from server.backends.membrane.client import API_VERSION, DEFAULT_API_URL, MembraneClient
 from server.backends.membrane.state import ConnectionStateStore, default_state_dir
@@ -29,4 +30,5 @@ __all__ = [
     "has_membrane_credentials",
     "mint_tenant_token",
     "token_source_from_env",
+    "token_source_from_settings",
 ]

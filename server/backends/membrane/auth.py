@@ -3,7 +3,8 @@
 In order: ``MEMBRANE_TOKEN``; a tenant token minted locally from ``MEMBRANE_WORKSPACE_KEY`` +
 ``MEMBRANE_WORKSPACE_SECRET`` + ``MEMBRANE_TENANT_KEY``; the ``membrane`` CLI (after a plain ``membrane login``):
 ``membrane credentials --json`` (then minted the same way), else the tenant token ``membrane token`` prints. Every
-source can list the secret strings it holds so that error texts can be scrubbed of them.
+source can list the secret strings it holds so that error texts can be scrubbed of them. The credentials come from
+``server.config.Settings`` (``token_source_from_settings``); this module reads no environment.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import re
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from tools.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from server.config import Settings
 
 log = logging.getLogger("clevertap_mcp.membrane")
 
@@ -311,39 +315,35 @@ class CliCredentials:
 
 
 def has_membrane_credentials(env: Mapping[str, str], *, include_cli: bool = False) -> bool:
-    """True when a Membrane credential is configured (``include_cli``: a ``membrane`` CLI on PATH counts too)."""
-    if env.get("MEMBRANE_TOKEN", "").strip():
-        return True
-    if all(
-        env.get(k, "").strip() for k in ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY")
-    ):
-        return True
-    return include_cli and shutil.which("membrane") is not None
+    """True when the settings read from ``env`` carry a Membrane credential (``include_cli``: a ``membrane`` CLI on
+    PATH counts too)."""
+    from server.config import load_settings
+
+    return load_settings(env).has_membrane_credentials or (include_cli and shutil.which("membrane") is not None)
 
 
-def token_source_from_env(
-    env: Mapping[str, str],
+_WORKSPACE_VARIABLES = ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY")
+
+
+def token_source_from_settings(
+    settings: Settings,
     *,
     which: Callable[[str], str | None] | None = None,
     clock: Clock = time.time,
 ) -> TokenSource:
     """The first configured source, in the documented order; ConfigurationError when there is none."""
-    token = env.get("MEMBRANE_TOKEN", "").strip()
-    if token:
-        return StaticToken(token)
+    if settings.membrane_token is not None:
+        return StaticToken(settings.membrane_token.get_secret_value())
+    secret = settings.membrane_workspace_secret
     keys = [
-        env.get(k, "").strip() for k in ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY")
+        settings.membrane_workspace_key or "",
+        secret.get_secret_value() if secret is not None else "",
+        settings.membrane_tenant_key or "",
     ]
     if all(keys):
         return MintedToken(keys[0], keys[1], keys[2], clock=clock)
     if any(keys):
-        missing = [
-            name
-            for name, value in zip(
-                ("MEMBRANE_WORKSPACE_KEY", "MEMBRANE_WORKSPACE_SECRET", "MEMBRANE_TENANT_KEY"), keys, strict=True
-            )
-            if not value
-        ]
+        missing = [name for name, value in zip(_WORKSPACE_VARIABLES, keys, strict=True) if not value]
         raise ConfigurationError(
             f"Minting a Membrane token needs all three workspace variables; missing: {', '.join(missing)}.",
             hint="set the missing variables, or set MEMBRANE_TOKEN instead",
@@ -357,6 +357,18 @@ def token_source_from_env(
         hint="set MEMBRANE_TOKEN to a tenant token (or MEMBRANE_WORKSPACE_KEY + MEMBRANE_WORKSPACE_SECRET + "
         "MEMBRANE_TENANT_KEY), or install the Membrane CLI (npm i -g @membranehq/cli) and run `membrane login`",
     )
+
+
+def token_source_from_env(
+    env: Mapping[str, str],
+    *,
+    which: Callable[[str], str | None] | None = None,
+    clock: Clock = time.time,
+) -> TokenSource:
+    """``token_source_from_settings`` for the settings read from ``env``."""
+    from server.config import load_settings
+
+    return token_source_from_settings(load_settings(env), which=which, clock=clock)
 
 
 def scrub_words(text: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import random
 import re
 import time
@@ -27,7 +26,7 @@ import anyio
 import httpx
 
 from server.backends.clevertap.client import remaining_budget
-from server.backends.membrane.auth import TokenSource, token_source_from_env
+from server.backends.membrane.auth import TokenSource, token_source_from_settings
 from server.backends.membrane.client import (
     CONNECT_HINT,
     DEFAULT_API_URL,
@@ -36,7 +35,7 @@ from server.backends.membrane.client import (
     query_value,
     route_missing,
 )
-from server.backends.membrane.state import ConnectionStateStore, default_state_dir
+from server.backends.membrane.state import ConnectionStateStore
 from server.codec.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
 from tools.errors import ConfigurationError, InputError, MembraneError
@@ -275,7 +274,11 @@ class MembraneExecutor:
         self.call_budget_s = call_budget_s
         self.retry_backoff_s = retry_backoff_s
         self._pinned_id = connection_id.strip() if connection_id and connection_id.strip() else None
-        self._state = state if state is not None else ConnectionStateStore()
+        if state is None:  # the platform's default folder (``from_settings`` hands over the configured one)
+            from server.config import Settings as Defaults
+
+            state = ConnectionStateStore(Defaults().membrane_state_dir())
+        self._state = state
         self._clock = clock
         self._ready_id: str | None = None
         self._live: dict[str, ActionInfo] = {}
@@ -296,20 +299,10 @@ class MembraneExecutor:
         http: httpx.AsyncClient | None = None,
         state: ConnectionStateStore | None = None,
     ) -> MembraneExecutor:
-        """Built from the environment. Never raises: a missing credential surfaces as ConfigurationError on use."""
-        env = os.environ if env is None else env
-        auth: TokenSource
-        try:
-            auth = token_source_from_env(env)
-        except ConfigurationError as exc:
-            auth = _Unconfigured(exc)
-        return cls(
-            auth,
-            api_url=env.get("MEMBRANE_API_URL", "").strip() or None,
-            connection_id=env.get("MEMBRANE_CONNECTION_ID"),
-            state=state if state is not None else ConnectionStateStore(default_state_dir(env)),
-            http=http,
-        )
+        """``from_settings`` for the settings read from ``env`` (default: the process environment)."""
+        from server.config import load_settings
+
+        return cls.from_settings(load_settings(env), http=http, state=state)
 
     @classmethod
     def from_settings(
@@ -320,19 +313,12 @@ class MembraneExecutor:
         http: httpx.AsyncClient | None = None,
         state: ConnectionStateStore | None = None,
     ) -> MembraneExecutor:
-        """Built from ``server.config.Settings`` (its ``membrane_*`` fields); the state directory comes from the
-        environment. ``scrubber`` also cleans every error text, and learns secrets only the CLI knew."""
-
-        token, secret = settings.membrane_token, settings.membrane_workspace_secret
-        env = {
-            "MEMBRANE_TOKEN": token.get_secret_value() if token else "",
-            "MEMBRANE_WORKSPACE_KEY": settings.membrane_workspace_key or "",
-            "MEMBRANE_WORKSPACE_SECRET": secret.get_secret_value() if secret else "",
-            "MEMBRANE_TENANT_KEY": settings.membrane_tenant_key or "",
-        }
+        """Built from ``server.config.Settings``: credentials, API URL, connection id, state folder, budget and
+        answer bound. Never raises: a missing credential surfaces as ConfigurationError on use. ``scrubber`` also
+        cleans every error text, and learns secrets only the CLI knew."""
         auth: TokenSource
         try:
-            auth = token_source_from_env(env)
+            auth = token_source_from_settings(settings)
         except ConfigurationError as exc:
             auth = _Unconfigured(exc)
         api_url = settings.membrane_api_url
@@ -341,8 +327,10 @@ class MembraneExecutor:
             # The settings always carry a URL; the default one lets the CLI's own apiUri win.
             api_url=None if not api_url or api_url.rstrip("/") == DEFAULT_API_URL else api_url,
             connection_id=settings.membrane_connection_id,
-            state=state if state is not None else ConnectionStateStore(default_state_dir()),
+            state=state if state is not None else ConnectionStateStore(settings.membrane_state_dir()),
             http=http,
+            call_budget_s=settings.call_budget_s,
+            retry_backoff_s=settings.retry_backoff_s,
         )
         executor._client.external_scrubber = scrubber
         executor._client.max_answer_bytes = settings.max_upstream_bytes

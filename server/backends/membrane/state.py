@@ -1,7 +1,7 @@
 """The remembered Membrane connection id, so that a restart does not run ``ensure`` (and a new user action) again.
 
-Kept in memory and in a small JSON file (mode 0600) in the user's config directory, keyed by the API URL and a
-non-reversible hash naming the credential (never the credential itself).
+Kept in memory and in a small JSON file (mode 0600) in the configured state folder (``Settings.state_dir``), keyed
+by the API URL and a non-reversible hash naming the credential (never the credential itself).
 """
 
 from __future__ import annotations
@@ -22,21 +22,19 @@ STATE_FILE_NAME = "membrane-state.json"
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$CLEVERTAP_MCP_STATE_DIR``, else ``$XDG_CONFIG_HOME/clevertap-mcp``, else ``~/.config/clevertap-mcp``."""
-    env = os.environ if env is None else env
-    override = env.get("CLEVERTAP_MCP_STATE_DIR", "").strip()
-    if override:
-        return Path(override).expanduser()
-    xdg = env.get("XDG_CONFIG_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
-    return base / "clevertap-mcp"
+    """``CLEVERTAP_MCP_STATE_DIR``, else ``$XDG_CONFIG_HOME/clevertap-mcp``, else ``~/.config/clevertap-mcp``: what
+    ``Settings.membrane_state_dir`` resolves for the settings read from ``env`` (default: the process environment)."""
+    from server.config import APP_DIR, load_settings, user_dir
+
+    configured = load_settings(env).state_dir
+    return configured.expanduser() if configured is not None else user_dir("config", env) / APP_DIR
 
 
 class ConnectionStateStore:
     """Remembers one connection id per (API URL, credential hash). File errors are logged, never raised."""
 
-    def __init__(self, directory: Path | None = None, *, persist: bool = True) -> None:
-        self._directory = directory if directory is not None else default_state_dir()
+    def __init__(self, directory: Path, *, persist: bool = True) -> None:
+        self._directory = directory
         self._persist = persist
         self._memory: dict[str, str] = {}
 

@@ -109,7 +109,9 @@ def anchor_epoch(anchor: dt.date) -> int:
 
 
 def cache_path(anchor: dt.date, profiles: int, events: int, cache_dir: str | None = None) -> Path:
-    base = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    from server.config import user_dir  # the platform's cache folder: a convention, not a setting
+
+    base = Path(cache_dir) if cache_dir else user_dir("cache")
     size = "" if (profiles, events) == (DEFAULT_SEED_PROFILES, DEFAULT_SEED_EVENTS) else f"-{profiles}p-{events}e"
     return base / "clevertap-mcp" / f"sandbox-seed-v{SEED_VERSION}-{anchor:%Y%m%d}{size}.sqlite"
 
