@@ -40,8 +40,8 @@ handle to pass to the *_by_cursor tool; uploads take epoch-second timestamps and
 Questions (totals, sums, top values, trends, one user): use clevertap_aggregate_events, clevertap_get_top_values,
 clevertap_get_trends or clevertap_get_user_profile, computed in the server, instead of exporting records; unsure of a
 name? clevertap_describe_schema. chart=true adds a PNG when the user would rather look than read.
-Resources: clevertap://catalog (every tool, its Membrane action key, read-only flag), clevertap://schema (events and
-properties seen), clevertap://regions, clevertap://charts/{{id}}. Prompts package the common analyst and marketer jobs."""
+Resources: clevertap://catalog (every tool, its Membrane action key, read-only flag), clevertap://schema (events
+and properties seen), clevertap://regions, clevertap://charts/{{id}}. Prompts package common analyst jobs."""
 
 
 def instructions(today: dt.date | None = None) -> str:
