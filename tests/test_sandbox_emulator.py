@@ -77,11 +77,9 @@ async def export_all(client: httpx.AsyncClient, path: str, body: dict[str, Any],
 # ---- construction, auth, envelope ------------------------------------------------------------------------------
 
 
-async def test_create_app_is_cheap_and_opens_lazily(tmp_path: Path) -> None:
-    started = time.perf_counter()
+async def test_create_app_opens_lazily(tmp_path: Path) -> None:
     app = create_app(SandboxConfig(cache_dir=str(tmp_path / "c"), anchor=ANCHOR, **SMALL))
-    assert time.perf_counter() - started < 0.05
-    assert not (tmp_path / "c").exists()
+    assert not (tmp_path / "c").exists()  # nothing generated or opened before the first request
     async with client_for(app) as c:
         assert (await c.get("/1/profile.json?identity=user-00001")).json()["status"] == "success"
     assert list((tmp_path / "c" / "clevertap-mcp").glob("sandbox-seed-v*-20260501-300p-12000e.sqlite"))
