@@ -23,6 +23,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 import httpx
 import pytest
 from mcp import Client
@@ -306,7 +307,8 @@ async def test_each_fault_in_memory(tool: str) -> None:
     # An irreversible action uses up what it acts on (a stopped campaign cannot be stopped again): one sandbox
     # stocked with campaigns, and fresh identities, so every fault meets something it can really act on.
     async with sandbox_session(BUDGET_S) as (client, app, _):
-        await anyio.to_thread.run_sync(stock_campaigns, app)
+        if SPECS[tool].needs_consent:
+            await anyio.to_thread.run_sync(stock_campaigns, app)
         switches = in_memory_switches(app, aimed(tool, {"retry_after": 0.01, "delay_s": 0.02}))
         await run_faults(client, tool, IN_MEMORY_FAULTS, *switches)
 
@@ -314,7 +316,8 @@ async def test_each_fault_in_memory(tool: str) -> None:
 @pytest.mark.parametrize("tool", TOOLS)
 async def test_ends_inside_its_budget_when_the_answer_never_comes(tool: str) -> None:
     async with sandbox_session(BUDGET_S) as (client, app, runtime):
-        await anyio.to_thread.run_sync(stock_campaigns, app)
+        if SPECS[tool].needs_consent:
+            await anyio.to_thread.run_sync(stock_campaigns, app)
         switches = in_memory_switches(app, aimed(tool, {"delay_s": 60}))
         await run_faults(client, tool, ["slow"], *switches, over_budget=True, budget=lambda s: set_budget(runtime, s))
 
