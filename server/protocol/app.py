@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -13,6 +14,8 @@ from typing import Any, TypeVar
 import anyio
 import mcp.types as types
 from mcp.server import Server, ServerRequestContext
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode
 from pydantic_core import PydanticSerializationError, to_json
 
 from server.codec.wirejson import strict_json
@@ -152,6 +155,21 @@ _R = TypeVar("_R")
 _REQUEST_RUNTIME: ContextVar[Runtime | None] = ContextVar("clevertap_mcp_request_runtime", default=None)
 
 
+@functools.lru_cache(maxsize=512)
+def _cached_schema(model: Any, mode: JsonSchemaMode) -> str:  # Any: mypy does not see classes as Hashable
+    return json.dumps(strip_titles(model.model_json_schema(by_alias=True, mode=mode)))
+
+
+def _schema(model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
+    """A model's JSON schema without titles, the caller's own copy.
+
+    Generating the catalog's schemas is the bulk of a tools/list; every session and every per-user runtime asks
+    for the same ones, so each is made once per process (kept as JSON text, so no caller can change another's).
+    """
+    schema: dict[str, Any] = json.loads(_cached_schema(model, mode))
+    return schema
+
+
 class App:
     """Holds the runtime and answers the two tool requests.
 
@@ -207,8 +225,8 @@ class App:
                 }
                 input_schema = {**input_schema, "properties": props}
         else:
-            input_schema = strip_titles(spec.input_model.model_json_schema(by_alias=True))
-        output_schema = strip_titles(spec.output_model.model_json_schema(by_alias=True, mode="serialization"))
+            input_schema = _schema(spec.input_model, "validation")
+        output_schema = _schema(spec.output_model, "serialization")
         if spec.action_key is not None and self.runtime.backend == "membrane":
             # Clients keep the outputSchema of the first tools/list they made; once the connection is READY the
             # Membrane action's result replaces the bundled one, so both shapes are published in every state.

@@ -26,7 +26,8 @@ What it does:
 * a failed action run answers a terse ``action_run`` error with ``actionRunId``; ``GET /action-run-logs/{id}`` has
   the reason.
 
-Faults (``fault(kind, path_prefix, ...)``), for the next N requests to a route, before authentication: ``"429"``,
+Faults (``fault(kind, path_prefix, ...)``, applied by the sandbox's ``FaultInjector``: one implementation for both
+fakes), for the next N requests to a path or under it, before authentication: ``"429"``,
 ``"500"``, ``"503"`` (Membrane error bodies, optional Retry-After), ``"slow"`` (answer after ``delay_s``), ``"drop"``
 (cut the connection, no answer), ``"malformed"`` (HTTP 200, not JSON), ``"truncated"`` (the real answer cut in half),
 ``"cut"`` (half the real answer, then the connection is cut), ``"apply_then_500"`` / ``"apply_then_drop"`` (the
@@ -62,8 +63,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-# The emulator's fault kinds: one fault table drives the tests of both backends.
-from server.backends.sandbox.config import FAULT_KINDS
+# The emulator's fault injector: one implementation and one fault table drive the tests of both backends.
+from server.backends.sandbox.faults import Fault, FaultInjector
 from tools.base import ToolSpec
 from tools.catalog import CATALOG
 
@@ -383,34 +384,9 @@ _FAULT_BODIES: dict[int, dict[str, Any]] = {
 }
 
 
-@dataclass
-class Fault:
-    kind: str
-    path_prefix: str
-    method: str | None = None
-    times: int = 1
-    retry_after: float | None = None
-    delay_s: float = 5.0
-
-
-async def _drop_connection(send: Any) -> None:
-    """Cut the connection: abort uvicorn's socket; in process, raise the error httpx raises for a cut connection."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is not None and callable(getattr(transport, "abort", None)):
-        transport.abort()
-        await asyncio.sleep(0.05)
-        return
-    raise httpx.RemoteProtocolError("Server disconnected without sending a complete response.")
-
-
-class _Faulty:
-    """The fake's ASGI app: its routes behind the planned faults (a class, so servers see an ASGI 3 app)."""
-
-    def __init__(self, fake: FakeMembrane) -> None:
-        self.fake = fake
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.fake._asgi(scope, receive, send)
+def membrane_fault_body(status: int) -> bytes:
+    """Membrane's ErrorData for a faulted 429/500/503 answer."""
+    return json.dumps(_FAULT_BODIES[status]).encode()
 
 
 @dataclass
@@ -525,7 +501,10 @@ class FakeMembrane:
             ]
         )
         self.routes.add_exception_handler(404, self._not_found)
-        self.app: ASGIApp = _Faulty(self)
+        # The routes behind the planned faults (before authentication), applied by the sandbox's own injector.
+        self.app: ASGIApp = FaultInjector(
+            self.routes, self._faults, error_body=membrane_fault_body, lock=self._lock, on_fault=self._faulted
+        )
 
     # -- test helpers ---------------------------------------------------------------------------------------------
 
@@ -605,14 +584,11 @@ class FakeMembrane:
         retry_after: float | None = None,
         delay_s: float = 5.0,
     ) -> None:
-        """Apply fault ``kind`` (see the module docstring) to the next ``times`` requests to ``path_prefix`` (exact,
-        or under it when it ends with ``/``), of ``method`` when given."""
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}: use one of {', '.join(FAULT_KINDS)}")
+        """Apply fault ``kind`` (see ``server.backends.sandbox.faults``) to the next ``times`` requests to
+        ``path_prefix`` or under it (by path segments: ``/act`` is not ``/actions``), of ``method`` when given."""
+        planned = Fault(kind, times=times, path=path_prefix, method=method, retry_after=retry_after, delay_s=delay_s)
         with self._lock:
-            self._faults.append(
-                Fault(kind, path_prefix, method.upper() if method else None, times, retry_after, delay_s)
-            )
+            self._faults.append(planned)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -630,94 +606,11 @@ class FakeMembrane:
 
     # -- machinery -------------------------------------------------------------------------------------------------
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for i, fault in enumerate(self._faults):
-                if (fault.method is None or fault.method == method) and _path_matches(path, fault.path_prefix):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        del self._faults[i]
-                    return fault
-        return None
-
-    async def _asgi(self, scope: Any, receive: Any, send: Any) -> None:
-        """The routes, behind the planned faults."""
-        fault = self._take_fault(scope["method"], scope["path"]) if scope["type"] == "http" else None
-        if fault is None:
-            await self.routes(scope, receive, send)
-            return
-        kind = fault.kind
-        if kind in ("429", "500", "503", "drop", "malformed"):
-            body = b""
-            while True:  # read the request, as a server does before it answers
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
-            self.calls.append(
-                Call(scope["method"], scope["path"], {}, None, None, True, time.monotonic(), time.monotonic())
-            )
-            if kind == "drop":
-                await _drop_connection(send)
-                return
-            if kind == "malformed":
-                await self._send(send, 200, b'{"output": {"count": 12,, <html>oops')
-                return
-            status = int(kind)
-            extra = [(b"retry-after", f"{fault.retry_after:g}".encode())] if fault.retry_after is not None else []
-            await self._send(send, status, json.dumps(_FAULT_BODIES[status]).encode(), extra)
-            return
-        if kind == "slow":
-            body = b""
-            while True:  # read the request first: a client that gives up meanwhile must not fail the handler
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
-            await asyncio.sleep(fault.delay_s)
-
-            async def replay() -> dict[str, Any]:
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            await self.routes(scope, replay, send)
-            return
-        captured: list[Any] = []
-
-        async def capture(message: Any) -> None:
-            captured.append(message)
-
-        await self.routes(scope, receive, capture)
-        if kind == "apply_then_drop":
-            await _drop_connection(send)
-            return
-        if kind == "apply_then_500":
-            await self._send(send, 500, json.dumps(_FAULT_BODIES[500]).encode())
-            return
-        start = next(m for m in captured if m["type"] == "http.response.start")
-        data = b"".join(m.get("body", b"") for m in captured if m["type"] == "http.response.body")
-        half = data[: len(data) // 2]
-        if kind == "truncated":
-            await self._send(send, start["status"], half)
-            return
-        await self._send(send, start["status"], half, length=len(data), more_body=True)
-        await _drop_connection(send)
-
-    @staticmethod
-    async def _send(
-        send: Any,
-        status: int,
-        data: bytes,
-        extra: list[tuple[bytes, bytes]] | None = None,
-        *,
-        length: int | None = None,
-        more_body: bool = False,
-    ) -> None:
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(data) if length is None else length).encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
-        await send({"type": "http.response.body", "body": data, "more_body": more_body})
+    def _faulted(self, scope: Any, fault: Fault) -> None:
+        """Log the requests a fault answers before the routes see them (the routes log the others)."""
+        if not fault.reaches_app:
+            now = time.monotonic()
+            self.calls.append(Call(scope["method"], scope["path"], {}, None, None, True, now, now))
 
     def _connect_action(self, connection_id: str) -> dict[str, Any]:
         """SDK ``ConnectionClientAction``, index.node.js:4055: ``uiUrl`` and ``agentInstructions`` are optional."""

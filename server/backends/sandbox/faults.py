@@ -40,14 +40,20 @@ FAULT_KINDS = (
     "apply_then_500",
     "apply_then_drop",
 )
+# The kinds that answer (or drop) a request without handing it to the app.
+ANSWERED_HERE = frozenset({"429", "500", "503", "drop", "malformed"})
 ERROR_TEXT = {429: "Too many requests", 500: "Internal server error", 503: "Service Unavailable"}
 MALFORMED = b'{"status": "success", "count": 12,, <html>oops'
 
 
 @dataclass
 class Fault:
-    """One planned fault for the requests whose path starts with ``path`` (every path when None) and, when given,
-    whose method is ``method``; it applies to the next ``times`` matching requests (None: until removed)."""
+    """One planned fault for the requests whose path is ``path`` or lies under it (every path when None) and, when
+    given, whose method is ``method``; it applies to the next ``times`` matching requests (None: until removed).
+
+    "Under" goes by path segments: ``/1/counts`` and ``/1/counts/`` both cover ``/1/counts/events.json``, and
+    ``/act`` covers ``/act`` but not ``/actions``.
+    """
 
     kind: str
     times: int | None = 1
@@ -84,10 +90,17 @@ class Fault:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
         return cls(**dict(value))
 
+    @property
+    def reaches_app(self) -> bool:
+        """Whether the request this fault takes is handed to the app (slow, cut, truncated, applied) or not."""
+        return self.kind not in ANSWERED_HERE
+
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method != method:
             return False
-        return self.path is None or path.startswith(self.path)
+        if self.path is None or path == self.path:
+            return True
+        return path.startswith(self.path if self.path.endswith("/") else self.path + "/")
 
 
 def clevertap_error(status: int) -> bytes:
@@ -142,7 +155,8 @@ class FaultInjector:
 
     ``faults`` is the plan (a list, or a callable returning the current list when the owner may replace it); a fault
     with ``times`` is removed once used up. ``error_body(status)`` gives the bytes of a faulted 429/500/503 answer;
-    ``exempt(path)`` keeps paths (admin endpoints) out of the plan.
+    ``exempt(path)`` keeps paths (admin endpoints) out of the plan; ``on_fault(scope, fault)`` is told of every fault
+    taken (a fake that logs its requests logs the ones its app never sees, see ``Fault.reaches_app``).
     """
 
     def __init__(
@@ -153,12 +167,14 @@ class FaultInjector:
         error_body: Callable[[int], bytes] = clevertap_error,
         exempt: Callable[[str], bool] = lambda path: False,
         lock: threading.Lock | None = None,
+        on_fault: Callable[[Scope, Fault], None] | None = None,
     ) -> None:
         self.app = app
         self._faults = faults
         self.error_body = error_body
         self.exempt = exempt
         self.lock = lock or threading.Lock()
+        self.on_fault = on_fault
 
     def plan(self) -> list[Fault]:
         return self._faults() if callable(self._faults) else self._faults
@@ -183,8 +199,10 @@ class FaultInjector:
         if fault is None:
             await self.app(scope, receive, send)
             return
+        if self.on_fault is not None:
+            self.on_fault(scope, fault)
         kind = fault.kind
-        if kind in ("429", "500", "503", "drop", "malformed", "slow"):
+        if kind in ANSWERED_HERE or kind == "slow":
             body = await _read_body(receive)  # read the request first, as a server does before it answers
             if kind == "drop":
                 await drop_connection(send)
