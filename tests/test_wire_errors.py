@@ -161,6 +161,19 @@ async def test_a_failing_lookup_is_not_taken_for_a_missing_profile(client: Clien
     assert "refused the credentials" in message, message
 
 
+async def test_a_lookup_answered_later_is_polled_by_the_client(client: Client, fake: QuirkyCleverTap) -> None:
+    record = {"identity": "u1", "profileData": {"Name": "Jack"}}
+    fake.script(
+        "GET", "/1/profile.json", Reply(200, {"status": "partial", "req_id": 77}), Reply(200, {"record": [record]})
+    )
+    out = ok(await client.call_tool("clevertap_get_user_profile", {"identity": "u1"}))
+    assert out["found"] is True and out["profile"]["identity"] == "u1", out
+    first, poll = fake.calls("GET", "/1/profile.json")
+    assert first.query == {"identity": ["u1"]} and poll.query == {"req_id": ["77"]}
+    fake.script("GET", "/1/profile.json", Reply(200, {"status": "partial", "req_id": 78}), NOT_FOUND[0])
+    assert ok(await client.call_tool("clevertap_get_user_profile", {"identity": "u2"}))["found"] is False
+
+
 # -- the raw proxy: credentials and lost answers ----------------------------------------------------------------------
 
 

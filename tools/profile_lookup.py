@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.errors import CleverTapError, ProfileNotFound
+from tools.errors import ProfileNotFound
 from tools.exports import bound_json
 from tools.models import iso_epoch
 
@@ -103,19 +103,7 @@ async def _fetch(ctx: ToolContext, key: str, value: str) -> dict[str, Any] | Non
         answer = await ctx.api.call("GET", PATH, query={key: value})
     except ProfileNotFound:
         return None
-    if answer.get("status") == "partial" and answer.get("req_id") is not None:
-        # Seen only in third-party code: a lookup answered later, polled like a count.
-        result = await ctx.api.poll_count(PATH, answer["req_id"], budget_s=ctx.budget_s)
-        if not result.done:
-            raise CleverTapError(
-                "CleverTap is still looking this profile up",
-                retryable=True,
-                hint="Call clevertap_get_user_profile again in a few seconds.",
-            )
-        answer = dict(result.body)
     record = answer.get("record")
-    if isinstance(record, list):  # defensive: one record in a list
-        record = record[0] if record else None
     return record if isinstance(record, dict) and record else None
 
 

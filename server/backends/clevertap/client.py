@@ -88,6 +88,7 @@ PROFILE_NOT_FOUND_HINT = (
     "No profile matches (values must match exactly): check the identity, email or CleverTap ID, or find users by "
     "what they did with clevertap_get_user_profiles."
 )
+PROFILE_POLL_S = 30.0  # how long a profile lookup answered "partial" is polled outside any call budget
 CAMPAIGN_LIST_PATH = "/1/targets/list.json"
 _CAMPAIGN_LIST_KEYS = ("targets", "campaigns", "data")
 CREDENTIALS_HINT = (
@@ -447,13 +448,32 @@ class CleverTapClient:
         if result == "":
             return {}
         answer: dict[str, Any] = {"status": "success", "data": result} if isinstance(result, list) else dict(result)
+        canon = endpoint_policy.canonical_path(path)
+        if canon == PROFILE_PATH and answer.get("status") == "partial" and answer.get("req_id") is not None:
+            answer = await self._profile_later(path, answer)
         missing = _no_record(method, path, answer)
         if missing is not None:
             raise missing
-        if endpoint_policy.canonical_path(path) == CAMPAIGN_LIST_PATH and not isinstance(answer.get("targets"), list):
+        if canon == PROFILE_PATH and isinstance(answer.get("record"), list):
+            answer["record"] = answer["record"][0]  # one record in a list: seen only in third-party code
+        if canon == CAMPAIGN_LIST_PATH and not isinstance(answer.get("targets"), list):
             found = (answer.get(key) for key in _CAMPAIGN_LIST_KEYS)
             answer["targets"] = next((v for v in found if isinstance(v, list)), [])
         return answer
+
+    async def _profile_later(self, path: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """A profile lookup answered later ("partial" + ``req_id``, seen only in third-party code): polled like a
+        count, inside the call's budget."""
+        limit = self._limit()
+        budget = PROFILE_POLL_S if limit is None else max(0.0, limit - time.monotonic())
+        result = await self._poll(path_only(path), answer, self._clock() + budget)
+        if not result.done:
+            raise CleverTapError(
+                f"CleverTap is still looking this profile up (GET {path_only(path)})",
+                retryable=True,
+                hint="Call again in a few seconds.",
+            )
+        return dict(result.body)
 
     async def raw(
         self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
