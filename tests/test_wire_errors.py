@@ -192,6 +192,19 @@ async def test_proxy_credentials_refused_inside_http_200(client: Client, fake: Q
     assert "refused the credentials" in message and "Invalid Credentials" in message, message
 
 
+async def test_a_401_about_something_else_is_not_a_credentials_error(served: tuple[str, QuirkyCleverTap]) -> None:
+    url, fake = served
+    refused = {
+        "status": "fail",
+        "error": "Email id is either not in the right format or does not belong to a valid admin",
+    }
+    path = "/1/upload_custom_list_segment_completed"
+    fake.script("POST", path, Reply(401, {**refused, "code": 401}))
+    async with mcp_client(direct(url, confirm="never")) as session:
+        out = ok(await session.call_tool("clevertap_request", {"method": "POST", "path": path, "body": {"name": "x"}}))
+    assert out["sent"] is True and out["status"] == 401 and "valid admin" in out["body"]["error"], out
+
+
 async def test_proxy_passes_other_statuses_through(client: Client, fake: QuirkyCleverTap) -> None:
     fake.script("GET", "/1/profile.json", Reply(404, {"status": "fail", "error": "Profile not found", "code": 404}))
     out = ok(await client.call_tool("clevertap_request", {"path": "/1/profile.json", "query": {"identity": "x"}}))

@@ -77,6 +77,7 @@ _CURSOR_SAFE = "%+/=:@!$'()*,;?~-._"
 _SKIPPED_RE = re.compile(r"Skipped record number\s*:\s*(\d+)", re.IGNORECASE)
 _SKIPPED_SUFFIX_RE = re.compile(r"\.?\s*Skipped record number\s*:\s*\d+\s*\.?\s*$", re.IGNORECASE)
 _IDENTITY_KEYS = ("identity", "objectId", "FBID", "GPID")
+_CREDENTIAL_WORDS = ("account", "passcode", "credential", "auth", "token", "api key")
 _CURSOR_GONE_MARKERS = ("invalid cursor", "incorrect usage", "cursor_invalidated", "expired")
 # Every wording seen or inferred for these states (API reference §4.2, §6.4); also HTTP 409 / 404 or code 409 / 404.
 CAMPAIGN_REPORT_PATH = "/1/targets/result.json"
@@ -97,6 +98,7 @@ CREDENTIALS_HINT = (
 )
 _CODE_HINTS: dict[int, str] = {
     400: "CleverTap rejected the request: check the field and event names (case-sensitive) and the dates.",
+    401: "CleverTap refused a value of the request (not the credentials): fix it as the error says.",
     403: "This passcode is not allowed to call this API: ask a CleverTap admin for a passcode with API access.",
     404: "CleverTap does not know this path or object: check the path (e.g. /1/counts/events.json) and any id.",
     405: "Wrong HTTP method: CleverTap reads are POSTs with a JSON body; cursor pages and polls are GETs.",
@@ -252,7 +254,7 @@ def _error_for(response: RawResponse, method: str, path: str) -> CleverTapError 
     retry_after = retry_after_s(response.headers)
     if retry_after is not None:
         details["retry_after"] = retry_after
-    if status == 401 or (code in (401, "401") and isinstance(body, Mapping) and body.get("status") == "fail"):
+    if _refuses_credentials(status, code, body, text):
         return CleverTapCredentialsError(
             f"CleverTap refused the credentials ({where}): {text}",
             status=401,
@@ -320,6 +322,15 @@ def _error_for(response: RawResponse, method: str, path: str) -> CleverTapError 
             details=details,
         )
     return None
+
+
+def _refuses_credentials(status: int, code: Any, body: Any, text: str) -> bool:
+    """HTTP 401 (or code 401 in a ``fail`` body) refuses the credentials, unless its text is about something else:
+    the custom-list upload answers 401 for an email that is not an admin's, which no new passcode fixes."""
+    if not (status == 401 or (code in (401, "401") and isinstance(body, Mapping) and body.get("status") == "fail")):
+        return False
+    lowered = text.lower()
+    return text in ("no error text", "empty answer") or any(word in lowered for word in _CREDENTIAL_WORDS)
 
 
 def _strip_skipped(message: str) -> str:
