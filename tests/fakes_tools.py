@@ -41,6 +41,7 @@ class FakeCleverTapApi:
     exports: list[dict[str, Any]] = field(default_factory=list)
     _cursors: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     expired: set[str] = field(default_factory=set)
+    executor: FakeExecutor | None = None  # where ``raw`` sends, unchanged (the real client's quirks are not faked)
 
     async def call(
         self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
@@ -54,6 +55,12 @@ class FakeCleverTapApi:
         if route is None:
             return {"status": "success"}
         return copy.deepcopy(route)
+
+    async def raw(
+        self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
+    ) -> RawResponse:
+        assert self.executor is not None, "FakeCleverTapApi.raw needs an executor"
+        return await self.executor.request(method, path, query, body)
 
     async def count(self, path: str, body: Mapping[str, Any], *, budget_s: float) -> CountResult:
         self.calls.append(("POST", path, {}, dict(body)))
@@ -225,4 +232,5 @@ class Fakes:
 
 
 def make_fakes() -> Fakes:
-    return Fakes(FakeCleverTapApi(), FakeExecutor(), FakeHandleStore(), FakeConsentSigner(), [])
+    executor = FakeExecutor()
+    return Fakes(FakeCleverTapApi(executor=executor), executor, FakeHandleStore(), FakeConsentSigner(), [])

@@ -375,8 +375,12 @@ async def test_other_4xx_and_unreadable_answers(client: CleverTapClient, fake: Q
 
 
 async def test_top_level_list_is_wrapped(client: CleverTapClient, fake: QuirkyCleverTap) -> None:
+    fake.script("POST", "/1/segments/list.json", Reply(200, [{"id": 1}]))
+    assert await client.call("POST", "/1/segments/list.json", body={}) == {"status": "success", "data": [{"id": 1}]}
+    # The campaign list is also under "targets", whichever shape CleverTap used (test_wire_errors.py has them all).
     fake.script("POST", "/1/targets/list.json", Reply(200, [{"id": 1}]))
-    assert await client.call("POST", "/1/targets/list.json", body={}) == {"status": "success", "data": [{"id": 1}]}
+    answer = await client.call("POST", "/1/targets/list.json", body={})
+    assert answer["targets"] == [{"id": 1}]
 
 
 # -- concurrency caps --------------------------------------------------------------------------------------------

@@ -72,7 +72,15 @@ class CleverTapApi(Protocol):
     async def call(
         self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
     ) -> dict[str, Any]:
-        """One call; returns the JSON body. Raises CleverTapError on HTTP errors and on ``status:"fail"``."""
+        """One call; returns the JSON body. Raises CleverTapError on HTTP errors and on ``status:"fail"``, typed
+        where the answer means a known state (CampaignNotCompleted, ProfileNotFound)."""
+        ...
+
+    async def raw(
+        self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
+    ) -> RawResponse:
+        """One request sent once, its answer whatever the status; raises CleverTapCredentialsError when CleverTap
+        refuses the credentials, and says when a write's answer was lost (it may or may not have been applied)."""
         ...
 
     async def count(self, path: str, body: Mapping[str, Any], *, budget_s: float) -> CountResult:

@@ -10,14 +10,13 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, example_from
 from tools.counts import FROM, TO, Day
-from tools.errors import CleverTapCredentialsError, CleverTapError
+from tools.errors import CampaignNotCompleted, CleverTapCredentialsError, CleverTapError
 from tools.exports import take_within
 from tools.models import check_range, iso_compact, iso_epoch
 from tools.querylang import PROFILE_FILTER_EXAMPLE, AudienceField
 
 CONFIRM = "From the preview call."
 _WHEN = re.compile(r"^(\d{8}) (\d{2}):(\d{2})$")
-_NOT_COMPLETED = ("hasn't been completed", "has not been completed", "not been completed", "not completed")
 
 
 class CampaignRangeInput(ToolInput):
@@ -82,15 +81,10 @@ class StopOutput(ToolOutput):
     confirm_token: str | None = None
 
 
-def _campaign_list(answer: Any) -> list[Any]:
-    if isinstance(answer, list):
-        return answer
-    if isinstance(answer, dict):
-        for key in ("targets", "campaigns", "data"):
-            value = answer.get(key)
-            if isinstance(value, list):
-                return value
-    return []
+def _campaign_list(answer: dict[str, Any]) -> list[Any]:
+    """The campaigns of a list answer: the client always puts them under ``targets``."""
+    value = answer.get("targets")
+    return value if isinstance(value, list) else []
 
 
 def _iso(value: Any) -> str | None:
@@ -122,19 +116,10 @@ async def get_campaigns(ctx: ToolContext, args: CampaignRangeInput) -> Campaigns
     )
 
 
-def _not_completed(exc: CleverTapError) -> bool:
-    text = " ".join(str(part) for part in (exc.message, exc.details.get("error", ""))).lower()
-    return any(marker in text for marker in _NOT_COMPLETED)
-
-
 async def get_campaign_report(ctx: ToolContext, args: CampaignIdInput) -> ReportOutput:
     try:
         answer = await ctx.api.call("POST", "/1/targets/result.json", body={"id": args.id})
-    except CleverTapCredentialsError:
-        raise
-    except CleverTapError as exc:
-        if not _not_completed(exc):
-            raise
+    except CampaignNotCompleted as exc:
         return ReportOutput(
             id=args.id,
             completed=False,
@@ -156,11 +141,8 @@ async def _campaign_status(ctx: ToolContext, campaign_id: int) -> str | None:
     try:
         await ctx.api.call("POST", "/1/targets/result.json", body={"id": campaign_id})
         return "completed"
-    except CleverTapCredentialsError:
-        raise
-    except CleverTapError as exc:
-        if not _not_completed(exc):
-            raise
+    except CampaignNotCompleted:
+        pass
     today = _dt.datetime.now(_dt.timezone.utc).date()
     span = _dt.timedelta(days=_STATUS_WINDOW_DAYS)
     window = {"from": int((today - span).strftime("%Y%m%d")), "to": int((today + span).strftime("%Y%m%d"))}

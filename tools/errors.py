@@ -88,5 +88,13 @@ class CursorExpired(CleverTapError):
     """CleverTap no longer knows this cursor: restart the export."""
 
 
+class CampaignNotCompleted(CleverTapError):
+    """The campaign has no report yet: CleverTap reports only completed campaigns."""
+
+
+class ProfileNotFound(CleverTapError):
+    """CleverTap knows no profile by this identity, email or CleverTap ID."""
+
+
 class MembraneError(UpstreamError):
     layer = "membrane"

@@ -1,7 +1,7 @@
 """One user's profile by identity, email or CleverTap ID (``GET /1/profile.json``), with an ISO per-event summary.
 
-CleverTap's answer for an unknown user was never seen documented: a ``fail`` with "not found" (in HTTP 200 or 404), a
-``success`` with a null or empty ``record``, or no ``record`` at all. Each of them is ``found: false``.
+CleverTap's answer for an unknown user was never seen documented; the wire client turns each variant into
+``ProfileNotFound``, which is ``found: false`` here.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.errors import CleverTapCredentialsError, CleverTapError
+from tools.errors import ProfileNotFound
 from tools.exports import bound_json
 from tools.models import iso_epoch
 
 PATH = "/1/profile.json"
-_NOT_FOUND = ("not found", "no profile", "does not exist", "doesn't exist", "no such", "unknown user")
 # Keys of a platformInfo entry worth showing; a push token is a long secret-ish string, reported as a flag instead.
 _DEVICE_KEYS = ("platform", "objectId", "os_version", "app_version", "make", "model", "browser")
 _KEYS = {"identity": "identity", "email": "email", "object_id": "objectId"}
@@ -48,13 +47,6 @@ class UserProfileOutput(ToolOutput):
     profile: dict[str, Any] | None = None
     events: list[dict[str, Any]] | None = None
     next_step: str | None = None
-
-
-def _not_found(exc: CleverTapError) -> bool:
-    if isinstance(exc, CleverTapCredentialsError) or exc.retryable:
-        return False
-    text = f"{exc.message} {exc.details.get('error', '')}".lower()
-    return any(marker in text for marker in _NOT_FOUND) or exc.status == 404 or str(exc.code) == "404"
 
 
 def _device(entry: Any) -> dict[str, Any] | None:
@@ -109,23 +101,9 @@ async def _fetch(ctx: ToolContext, key: str, value: str) -> dict[str, Any] | Non
     """The profile record, or None when CleverTap knows no such user."""
     try:
         answer = await ctx.api.call("GET", PATH, query={key: value})
-    except CleverTapError as exc:
-        if _not_found(exc):
-            return None
-        raise
-    if answer.get("status") == "partial" and answer.get("req_id") is not None:
-        # Seen only in third-party code: a lookup answered later, polled like a count.
-        result = await ctx.api.poll_count(PATH, answer["req_id"], budget_s=ctx.budget_s)
-        if not result.done:
-            raise CleverTapError(
-                "CleverTap is still looking this profile up",
-                retryable=True,
-                hint="Call clevertap_get_user_profile again in a few seconds.",
-            )
-        answer = dict(result.body)
+    except ProfileNotFound:
+        return None
     record = answer.get("record")
-    if isinstance(record, list):  # defensive: one record in a list
-        record = record[0] if record else None
     return record if isinstance(record, dict) and record else None
 
 

@@ -8,11 +8,10 @@ from pydantic import Field, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
 from tools.campaigns import CONFIRM
-from tools.errors import CleverTapCredentialsError, CleverTapError
+from tools.errors import CleverTapCredentialsError, CleverTapError, ProfileNotFound
 
 MAX_IDS = 100
 _LOOKUPS = 10
-_NOT_FOUND = ("not found", "no profile", "does not exist", "doesn't exist")
 
 Ids = str | Annotated[list[str], Field(min_length=1, max_length=MAX_IDS)]
 
@@ -73,12 +72,11 @@ async def _look_up(ctx: ToolContext, key: str, value: str) -> FoundProfile:
     query = {"identity": value} if key == "identity" else {"objectId": value}
     try:
         answer = await ctx.api.call("GET", "/1/profile.json", query=query)
+    except ProfileNotFound:
+        return FoundProfile(id=value, found=False)
     except CleverTapCredentialsError:
         raise
     except CleverTapError as exc:
-        text = f"{exc.message} {exc.details.get('error', '')}".lower()
-        if any(marker in text for marker in _NOT_FOUND):
-            return FoundProfile(id=value, found=False)
         return FoundProfile(id=value, found=None, error=exc.message[:200])
     record = answer.get("record")
     if not isinstance(record, dict) or not record:

@@ -11,13 +11,11 @@ import re
 from typing import Any, Literal
 from urllib.parse import unquote
 
-import anyio
 from pydantic import Field, field_validator
 
-from tools.api import RawResponse
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
 from tools.campaigns import CONFIRM
-from tools.errors import CleverTapCredentialsError, CleverTapError, ConsentRequired, InputError, UpstreamError
+from tools.errors import ConsentRequired, InputError
 from tools.exports import bound_json
 
 MAX_BODY_BYTES = 5_000_000
@@ -107,36 +105,6 @@ def _check_upload(path: str, body: Any) -> None:
         )
 
 
-_MAYBE_APPLIED = (
-    "If this call changes data (upload, campaign, delete...), it was sent once and may or may not have been "
-    "applied: check before repeating it."
-)
-
-
-async def _send(ctx: ToolContext, args: RequestInput, query: dict[str, Any]) -> RawResponse:
-    """One request, inside the call's time budget; a lost answer to a non-GET says it may have been applied."""
-    where = f"{args.method} {args.path}"
-    try:
-        with anyio.move_on_after(ctx.budget_s):
-            return await ctx.executor.request(args.method, args.path, query or None, args.body)
-    except UpstreamError as exc:
-        if not exc.retryable or args.method == "GET":
-            raise
-        raise type(exc)(
-            f"{exc.message} ({where})",
-            status=exc.status,
-            code=exc.code,
-            retryable=False,
-            hint=_MAYBE_APPLIED,
-            details={**exc.details, "uncertain": True},
-        ) from None
-    raise CleverTapError(
-        f"no answer within this call's time budget of {ctx.budget_s:g} s ({where})",
-        hint="CleverTap is slow right now: try again in a moment. " + (_MAYBE_APPLIED if args.method != "GET" else ""),
-        details={"budget_exhausted": True},
-    )
-
-
 async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
     try:
         size = len(json.dumps(args.body, ensure_ascii=False, separators=(",", ":")).encode())
@@ -153,7 +121,9 @@ async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
     if args.confirm_token is not None:
         ctx.consent_gate(REQUEST.name, payload, args.confirm_token)
     try:
-        answer = await _send(ctx, args, query)
+        # Sent once, inside the call's budget; the client raises on refused credentials and says when a write's
+        # answer was lost; every other status comes back as it is.
+        answer = await ctx.api.raw(args.method, args.path, query=query or None, body=args.body)
     except ConsentRequired as exc:
         if not exc.details.get("preview") or args.confirm_token is not None:
             raise
@@ -165,13 +135,6 @@ async def request(ctx: ToolContext, args: RequestInput) -> RequestOutput:
             next_step=f"Nothing was sent: {args.method} {args.path} cannot be undone ({exc.details.get('why')}). "
             "Show the user what it will do; only if they agree, call again with the same arguments plus "
             "confirm_token (it works once).",
-        )
-    if answer.status == 401:
-        text = answer.body.get("error") if isinstance(answer.body, dict) else None
-        raise CleverTapCredentialsError(
-            f"CleverTap refused the credentials (HTTP 401): {str(text or 'no error text')[:200]}",
-            status=401,
-            hint="Call clevertap_connect to check the connection; the account id, passcode or region may be wrong.",
         )
     body, cut = bound_json(answer.body, ctx.max_result_bytes - 500)
     return RequestOutput(

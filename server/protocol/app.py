@@ -384,7 +384,7 @@ class App:
                 log.debug("progress notification failed", exc_info=True)
 
         limit = self.runtime.settings.call_budget_s + 15
-        from server.backends.clevertap.client import call_deadline
+        from server.backends.retry import call_deadline
 
         # One budget covers the whole call, however many requests the tool makes.
         with anyio.move_on_after(limit) as scope, call_deadline(self.runtime.settings.call_budget_s):

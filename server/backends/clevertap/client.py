@@ -2,7 +2,9 @@
 
 Quirks handled (see the API reference, §1, §2.5, §3, §5, §11):
 * the envelope: ``status: "fail"`` inside HTTP 200; 401 with a JSON body; ``error`` holding a JSON array in a string;
-* retries: reads only, on 429/5xx/network errors, jittered exponential backoff honouring ``Retry-After``; writes never
+* answers that mean a known state, raised as their own types (``CampaignNotCompleted``, ``ProfileNotFound``, refused
+  credentials even on the raw proxy), and the campaign list's shapes, always under ``targets``;
+* retries: reads only, on 429/5xx/network errors, by the shared policy of ``server.backends.retry``; writes never
   (a write that got no usable answer is reported as "may or may not have been applied");
 * a total time budget per tool call (``call_deadline``, else ``call_budget_s`` per client method): every attempt, wait
   and upload batch ends inside it, and what did not finish is reported (count ``req_id``, upload ``unsent``);
@@ -16,20 +18,27 @@ Quirks handled (see the API reference, §1, §2.5, §3, §5, §11):
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import logging
-import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import anyio
 
+from server.backends.retry import (
+    MAX_ATTEMPTS,
+    Backoff,
+    bounded,
+    deadline_within,
+    rebuilt,
+    retried,
+    retry_after_s,
+    uncertain_write,
+)
 from server.codec.wirejson import strict_json
 from server.policies import endpoints as endpoint_policy
 from tools.api import (
@@ -45,10 +54,12 @@ from tools.api import (
 )
 from tools.error_hints import RATE_HINT, clevertap_hint
 from tools.errors import (
+    CampaignNotCompleted,
     CleverTapCredentialsError,
     CleverTapError,
     CursorExpired,
     InputError,
+    ProfileNotFound,
     ToolFailure,
     UpstreamError,
 )
@@ -61,52 +72,39 @@ ClockFn = Callable[[], float]
 
 UPLOAD_PATH = "/1/upload"
 BATCH_SIZES: dict[str, int] = {"event": 1000, "profile": 1000, "token": 100}
-MAX_ATTEMPTS = 3
-MAX_RETRY_WAIT_S = 30.0
 
 _CURSOR_SAFE = "%+/=:@!$'()*,;?~-._"
 _SKIPPED_RE = re.compile(r"Skipped record number\s*:\s*(\d+)", re.IGNORECASE)
 _SKIPPED_SUFFIX_RE = re.compile(r"\.?\s*Skipped record number\s*:\s*\d+\s*\.?\s*$", re.IGNORECASE)
 _IDENTITY_KEYS = ("identity", "objectId", "FBID", "GPID")
+_CREDENTIAL_WORDS = ("account", "passcode", "credential", "auth", "token", "api key")
 _CURSOR_GONE_MARKERS = ("invalid cursor", "incorrect usage", "cursor_invalidated", "expired")
+# Every wording seen or inferred for these states (API reference §4.2, §6.4); also HTTP 409 / 404 or code 409 / 404.
+CAMPAIGN_REPORT_PATH = "/1/targets/result.json"
+_NOT_COMPLETED = ("hasn't been completed", "has not been completed", "not been completed", "not completed")
+NOT_COMPLETED_HINT = "The campaign has not finished: CleverTap reports only completed campaigns. Try again later."
+PROFILE_PATH = "/1/profile.json"
+_PROFILE_NOT_FOUND = ("not found", "no profile", "does not exist", "doesn't exist", "no such", "unknown user")
+PROFILE_NOT_FOUND_HINT = (
+    "No profile matches (values must match exactly): check the identity, email or CleverTap ID, or find users by "
+    "what they did with clevertap_get_user_profiles."
+)
+PROFILE_POLL_S = 30.0  # how long a profile lookup answered "partial" is polled outside any call budget
+CAMPAIGN_LIST_PATH = "/1/targets/list.json"
+_CAMPAIGN_LIST_KEYS = ("targets", "campaigns", "data")
 CREDENTIALS_HINT = (
     "Check CLEVERTAP_ACCOUNT_ID, CLEVERTAP_PASSCODE and CLEVERTAP_REGION (the region must be the account's), "
     "or run clevertap_connect to see which one is refused."
 )
 _CODE_HINTS: dict[int, str] = {
     400: "CleverTap rejected the request: check the field and event names (case-sensitive) and the dates.",
+    401: "CleverTap refused a value of the request (not the credentials): fix it as the error says.",
     403: "This passcode is not allowed to call this API: ask a CleverTap admin for a passcode with API access.",
     404: "CleverTap does not know this path or object: check the path (e.g. /1/counts/events.json) and any id.",
     405: "Wrong HTTP method: CleverTap reads are POSTs with a JSON body; cursor pages and polls are GETs.",
     409: "The object is not in the right state yet (e.g. a campaign report before the campaign completed).",
     429: RATE_HINT,
 }
-
-
-_CALL_DEADLINE: ContextVar[float | None] = ContextVar("clevertap_call_deadline", default=None)
-
-
-@contextlib.contextmanager
-def call_deadline(budget_s: float) -> Iterator[float]:
-    """Bound every CleverTap call made inside (by this task and the tasks it starts) by one total budget.
-
-    The deadline is on ``time.monotonic()``; a nested budget can only shorten it. Yields the deadline.
-    """
-    deadline = time.monotonic() + max(0.0, budget_s)
-    current = _CALL_DEADLINE.get()
-    if current is not None:
-        deadline = min(deadline, current)
-    token = _CALL_DEADLINE.set(deadline)
-    try:
-        yield deadline
-    finally:
-        _CALL_DEADLINE.reset(token)
-
-
-def remaining_budget() -> float | None:
-    """Seconds left in the current ``call_deadline`` (None outside one; never negative)."""
-    deadline = _CALL_DEADLINE.get()
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def path_only(path: str) -> str:
@@ -205,7 +203,47 @@ def _int_code(code: Any) -> int | None:
 
 
 def error_for(response: RawResponse, method: str, path: str) -> CleverTapError | None:
-    """The error an answer stands for, or None when it is a usable answer."""
+    """The error an answer stands for (a typed one where the answer means a known state), or None when it is a
+    usable answer."""
+    error = _error_for(response, method, path)
+    return None if error is None else _typed(error, path)
+
+
+def _typed(error: CleverTapError, path: str) -> CleverTapError:
+    """An error that means a known state of an object, as its own type: tools catch the type, never the text."""
+    if type(error) is not CleverTapError or error.retryable:
+        return error
+    canon = endpoint_policy.canonical_path(path)
+    text = f"{error.details.get('error', '')} {error.message}".lower()
+    numbers = {error.status, _int_code(error.code)}
+    if canon == CAMPAIGN_REPORT_PATH and (any(m in text for m in _NOT_COMPLETED) or 409 in numbers):
+        return CampaignNotCompleted(
+            error.message, status=error.status, code=error.code, hint=NOT_COMPLETED_HINT, details=error.details
+        )
+    if canon == PROFILE_PATH and (any(m in text for m in _PROFILE_NOT_FOUND) or 404 in numbers):
+        return ProfileNotFound(
+            error.message, status=error.status, code=error.code, hint=PROFILE_NOT_FOUND_HINT, details=error.details
+        )
+    return error
+
+
+def _no_record(method: str, path: str, answer: Mapping[str, Any]) -> ProfileNotFound | None:
+    """A profile lookup answered "success" with a missing, null or empty ``record``: CleverTap knows no such user."""
+    if endpoint_policy.canonical_path(path) != PROFILE_PATH or answer.get("status") == "partial":
+        return None
+    record = answer.get("record")
+    if isinstance(record, list):
+        record = record[0] if record else None
+    if isinstance(record, Mapping) and record:
+        return None
+    return ProfileNotFound(
+        f"CleverTap has no such profile ({method.upper()} {path_only(path)}): the answer holds no record",
+        hint=PROFILE_NOT_FOUND_HINT,
+        details={"error": "no record"},
+    )
+
+
+def _error_for(response: RawResponse, method: str, path: str) -> CleverTapError | None:
     status, body = response.status, response.body
     where = f"{method.upper()} {path_only(path)}"
     text = error_text(body)
@@ -213,7 +251,10 @@ def error_for(response: RawResponse, method: str, path: str) -> CleverTapError |
     details: dict[str, Any] = {"http_status": status, "error": text}
     if code is not None:
         details["code"] = code
-    if status == 401 or (code in (401, "401") and isinstance(body, Mapping) and body.get("status") == "fail"):
+    retry_after = retry_after_s(response.headers)
+    if retry_after is not None:
+        details["retry_after"] = retry_after
+    if _refuses_credentials(status, code, body, text):
         return CleverTapCredentialsError(
             f"CleverTap refused the credentials ({where}): {text}",
             status=401,
@@ -222,7 +263,7 @@ def error_for(response: RawResponse, method: str, path: str) -> CleverTapError |
             details=details,
         )
     if status == 429:
-        wait = _retry_after_s(response.headers)
+        wait = retry_after
         return CleverTapError(
             f"CleverTap is rate limiting this account ({where}): {text}",
             status=429,
@@ -283,20 +324,13 @@ def error_for(response: RawResponse, method: str, path: str) -> CleverTapError |
     return None
 
 
-def _retry_after_s(headers: Mapping[str, str]) -> float | None:
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+def _refuses_credentials(status: int, code: Any, body: Any, text: str) -> bool:
+    """HTTP 401 (or code 401 in a ``fail`` body) refuses the credentials, unless its text is about something else:
+    the custom-list upload answers 401 for an email that is not an admin's, which no new passcode fixes."""
+    if not (status == 401 or (code in (401, "401") and isinstance(body, Mapping) and body.get("status") == "fail")):
+        return False
+    lowered = text.lower()
+    return text in ("no error text", "empty answer") or any(word in lowered for word in _CREDENTIAL_WORDS)
 
 
 def _strip_skipped(message: str) -> str:
@@ -359,11 +393,7 @@ class CleverTapClient:
 
     def _limit(self) -> float | None:
         """The ``time.monotonic()`` deadline of one client method: the call's deadline, or this client's budget."""
-        limit = _CALL_DEADLINE.get()
-        if self.call_budget_s is not None:
-            own = time.monotonic() + self.call_budget_s
-            limit = own if limit is None else min(limit, own)
-        return limit
+        return deadline_within(self.call_budget_s)
 
     async def _raw(self, method: str, path: str, query: Mapping[str, Any] | None, body: Any) -> RawResponse:
         sem = self._upload_sem if path_only(path) == UPLOAD_PATH else self._other_sem
@@ -374,11 +404,7 @@ class CleverTapClient:
         self, method: str, path: str, query: Mapping[str, Any] | None, body: Any, limit: float | None
     ) -> RawResponse:
         """One request, abandoned when the budget ends (CleverTapError, retryable, ``budget_exhausted``)."""
-        if limit is None:
-            return await self._raw(method, path, query, body)
-        with anyio.move_on_after(max(0.0, limit - time.monotonic())):
-            return await self._raw(method, path, query, body)
-        raise _budget_error(method, path)
+        return await bounded(lambda: self._raw(method, path, query, body), limit, lambda: _budget_error(method, path))
 
     async def _checked(
         self,
@@ -397,60 +423,83 @@ class CleverTapClient:
         total budget, taken from ``_limit()`` when not given). A write is sent once: when its answer is missing or
         unusable, the error says it may or may not have been applied.
         """
-        retry = not is_write(method, path)
         if limit is None:
             limit = self._limit()
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after: float | None = None
-            try:
-                response = await self._attempt(method, path, query, body, limit)
-            except UpstreamError as exc:
-                error: UpstreamError = exc
-            else:
-                found = error_for(response, method, path)
-                if found is None:
-                    return response.body
-                error = found
-                retry_after = _retry_after_s(response.headers)
-            if not retry:
-                raise _uncertain_write(error)
-            if not (error.retryable and attempt < self.max_attempts):
-                raise _after_attempts(error, attempt)
-            if _is_in_progress(error.details) and not retry_in_progress:
-                raise error
-            wait = self._backoff(attempt, retry_after)
-            if wait is None or (deadline is not None and self._clock() + wait > deadline):
-                raise _after_attempts(error, attempt, retry_after)
-            if limit is not None and time.monotonic() + wait > limit:
-                raise _after_attempts(error, attempt, retry_after, budget=True)
-            log.info("retrying %s %s in %.1f s after: %s", method, path_only(path), wait, error.message)
-            await self._sleep(wait)
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
-        """Seconds before the next attempt; None when CleverTap asks for a longer pause than is worth waiting."""
-        base = self.backoff_base_s * (2 ** (attempt - 1))
-        jittered = base / 2 + random.uniform(0, base / 2)
-        if retry_after is None:
-            return jittered
-        if retry_after > MAX_RETRY_WAIT_S:
-            return None
-        return max(retry_after, jittered)
+        async def once() -> Any:
+            response = await self._attempt(method, path, query, body, limit)
+            error = error_for(response, method, path)
+            if error is not None:
+                raise error
+            return response.body
+
+        return await retried(
+            once,
+            read=not is_write(method, path),
+            backoff=Backoff(self.backoff_base_s, self.max_attempts),
+            limit=limit,
+            uncertain=_uncertain_write,
+            sleep=self._sleep,
+            may_retry=lambda error: retry_in_progress or not _is_in_progress(error.details),
+            fits=lambda wait: deadline is None or self._clock() + wait <= deadline,
+            give_up=_after_attempts,
+            what=f"{method.upper()} {path_only(path)}",
+        )
 
     async def call(
         self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
     ) -> dict[str, Any]:
         """One call; returns the JSON body (a top-level list comes back as ``{"status": "success", "data": [...]}``).
 
-        Raises CleverTapError on HTTP errors and on ``status: "fail"``; reads are retried, writes never.
+        Raises CleverTapError on HTTP errors and on ``status: "fail"`` (typed where the answer means a known state:
+        CampaignNotCompleted, ProfileNotFound); reads are retried, writes never. The campaign list is always under
+        ``targets``, whichever key (or a top-level list) CleverTap used.
         """
         result = await self._checked(method, path, query=query, body=body)
         if result == "":
             return {}
-        if isinstance(result, list):
-            return {"status": "success", "data": result}
-        return dict(result)
+        answer: dict[str, Any] = {"status": "success", "data": result} if isinstance(result, list) else dict(result)
+        canon = endpoint_policy.canonical_path(path)
+        if canon == PROFILE_PATH and answer.get("status") == "partial" and answer.get("req_id") is not None:
+            answer = await self._profile_later(path, answer)
+        missing = _no_record(method, path, answer)
+        if missing is not None:
+            raise missing
+        if canon == PROFILE_PATH and isinstance(answer.get("record"), list):
+            answer["record"] = answer["record"][0]  # one record in a list: seen only in third-party code
+        if canon == CAMPAIGN_LIST_PATH and not isinstance(answer.get("targets"), list):
+            found = (answer.get(key) for key in _CAMPAIGN_LIST_KEYS)
+            answer["targets"] = next((v for v in found if isinstance(v, list)), [])
+        return answer
+
+    async def _profile_later(self, path: str, answer: dict[str, Any]) -> dict[str, Any]:
+        """A profile lookup answered later ("partial" + ``req_id``, seen only in third-party code): polled like a
+        count, inside the call's budget."""
+        limit = self._limit()
+        budget = PROFILE_POLL_S if limit is None else max(0.0, limit - time.monotonic())
+        result = await self._poll(path_only(path), answer, self._clock() + budget)
+        if not result.done:
+            raise CleverTapError(
+                f"CleverTap is still looking this profile up (GET {path_only(path)})",
+                retryable=True,
+                hint="Call again in a few seconds.",
+            )
+        return dict(result.body)
+
+    async def raw(
+        self, method: str, path: str, *, query: Mapping[str, Any] | None = None, body: Any = None
+    ) -> RawResponse:
+        """One request for the raw proxy, sent once inside the call's budget; CleverTap's answer comes back whatever
+        its status, except refused credentials (CleverTapCredentialsError). A write whose answer was lost says it
+        may or may not have been applied."""
+        try:
+            response = await self._attempt(method, path, query, body, self._limit())
+        except UpstreamError as exc:
+            raise (_uncertain_write(exc) if is_write(method, path) else exc) from None
+        error = error_for(response, method, path)
+        if isinstance(error, CleverTapCredentialsError):
+            raise error
+        return response
 
     # -- counts ----------------------------------------------------------------------------------------------------
 
@@ -731,33 +780,17 @@ def _budget_error(method: str, path: str) -> CleverTapError:
     )
 
 
-def _rebuilt(error: UpstreamError, message: str, hint: str | None, **details: Any) -> UpstreamError:
-    """A copy of ``error`` (same class, status and code) with a new message, hint and extra details."""
-    return type(error)(
-        message,
-        status=error.status,
-        code=error.code,
-        retryable=error.retryable,
-        hint=hint,
-        details={**error.details, **details},
-    )
-
-
 def _uncertain_write(error: UpstreamError) -> UpstreamError:
     """A write's error: when the answer was missing or unusable, say it may or may not have been applied."""
-    rate_limited = error.status == 429 and not error.details.get("budget_exhausted")
-    if not error.retryable or rate_limited:
-        return error
-    return _rebuilt(
+    return uncertain_write(
         error,
-        f"{error.message}. This call changes the account, so it was not repeated; it may or may not have been applied",
+        "This call changes the account, so it was not repeated; it may or may not have been applied",
         _UNCERTAIN_HINT,
-        uncertain=True,
     )
 
 
 def _after_attempts(
-    error: UpstreamError, attempts: int, retry_after: float | None = None, *, budget: bool = False
+    error: UpstreamError, attempts: int, retry_after: float | None = None, budget: bool = False
 ) -> UpstreamError:
     """A read's final error, saying how often it was tried and how long CleverTap asked to wait."""
     if not error.retryable:
@@ -769,7 +802,7 @@ def _after_attempts(
         hint = f"Wait {max(1, round(retry_after))} s, then call again."
     if budget:
         notes.append("the call's time budget ended before the next try")
-    return _rebuilt(error, f"{error.message} ({'; '.join(notes)})", hint, attempts=attempts)
+    return rebuilt(error, f"{error.message} ({'; '.join(notes)})", hint, attempts=attempts)
 
 
 def _map_unprocessed(entries: list[Any], batch: Sequence[Mapping[str, Any]], start: int) -> list[UnprocessedRecord]:

@@ -19,6 +19,7 @@ from pydantic_core import from_json
 
 from server.backends import LocalActions
 from server.backends.bounded import AnswerTooLarge, read_capped
+from server.backends.retry import NETWORK_ERRORS, network_error
 from server.codec.gcpause import gc_paused
 from server.codec.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
@@ -176,25 +177,13 @@ class HttpExecutor:
                 raise self._too_large(method, path, exc.why) from None
             finally:
                 await response.aclose()
-        except httpx.TimeoutException as exc:
-            raise CleverTapError(
-                f"timed out talking to {self.host} ({type(exc).__name__})",
-                retryable=True,
-                hint="CleverTap did not answer in time: try again in a moment.",
-            ) from None
-        except httpx.InvalidURL as exc:
-            raise InputError(f"invalid request path {path!r}: {exc}") from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise CleverTapError(
-                f"the connection to {self.host} broke before a complete answer ({type(exc).__name__}: {exc})",
-                retryable=True,
-                hint="CleverTap or the network dropped the connection: try again in a moment.",
-            ) from None
-        except httpx.RequestError as exc:
-            raise CleverTapError(
-                f"could not reach {self.host}: {type(exc).__name__}: {exc}",
-                retryable=True,
-                hint="Check the network and the region (CLEVERTAP_REGION / CLEVERTAP_API_BASE_URL), then try again.",
+        except NETWORK_ERRORS as exc:
+            raise network_error(
+                exc,
+                error_cls=CleverTapError,
+                upstream="CleverTap",
+                host=self.host,
+                check="the region (CLEVERTAP_REGION / CLEVERTAP_API_BASE_URL)",
             ) from None
         headers_out = {k.lower(): v for k, v in response.headers.items()}
         return RawResponse(status=response.status_code, body=parse_body(raw), headers=headers_out)

@@ -6,7 +6,6 @@ saying what failed and a hint saying what to do. Every error text is scrubbed of
 
 from __future__ import annotations
 
-import contextlib
 import json as json_module
 import logging
 import re
@@ -19,6 +18,7 @@ import httpx
 
 from server.backends.bounded import AnswerTooLarge, read_capped
 from server.backends.membrane.auth import TokenSource, scrub
+from server.backends.retry import NETWORK_ERRORS, network_error, retry_after_s
 from tools.errors import InputError, MembraneError
 
 log = logging.getLogger("clevertap_mcp.membrane")
@@ -203,26 +203,23 @@ class MembraneClient:
                 raise self._too_large(method, path, what, exc.why) from None
             finally:
                 await response.aclose()
-        except httpx.TimeoutException:
-            raise MembraneError(
-                f"Membrane at {_host(self.api_url)} did not answer in time while {what}.",
-                retryable=True,
-                hint="retry in a moment; if it keeps happening, check the network or MEMBRANE_API_URL",
-                details={"host": _host(self.api_url)},
-            ) from None
         except UnicodeEncodeError:
             raise InputError(
                 f"could not send the request ({what}): it holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
                 "which is not valid text",
                 hint="Send well-formed Unicode text.",
             ) from None
-        except httpx.HTTPError as exc:
-            raise MembraneError(
-                f"Could not reach Membrane at {_host(self.api_url)} while {what} ({type(exc).__name__}).",
-                retryable=True,
-                hint="check the network and MEMBRANE_API_URL, then retry",
-                details={"host": _host(self.api_url)},
-            ) from None
+        except NETWORK_ERRORS as exc:
+            failure = network_error(
+                exc,
+                error_cls=MembraneError,
+                upstream="Membrane",
+                host=_host(self.api_url),
+                what=what,
+                check="MEMBRANE_API_URL",
+            )
+            failure.message = self.scrub(failure.message)  # httpx's own text may quote the URL
+            raise failure from None
         body = _parse_raw(raw)
         headers_out = dict(response.headers)
         if response.status_code < 400 or (passthrough and not is_membrane_error(body)):
@@ -230,10 +227,9 @@ class MembraneClient:
         error = self.error(response.status_code, body, what=what)
         if route_missing(response.status_code, body, "/" + path.lstrip("/")):
             error.details["route_missing"] = True
-        retry_after = response.headers.get("retry-after")
+        retry_after = retry_after_s(response.headers)
         if retry_after is not None:
-            with contextlib.suppress(ValueError):
-                error.details["retry_after"] = max(0.0, float(retry_after.strip()))
+            error.details["retry_after"] = retry_after
         raise error
 
     def _too_large(self, method: str, path: str, what: str, why: str) -> MembraneError:

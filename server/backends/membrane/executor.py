@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -25,7 +24,6 @@ from urllib.parse import quote, unquote, urlencode
 import anyio
 import httpx
 
-from server.backends.clevertap.client import remaining_budget
 from server.backends.membrane.auth import TokenSource, token_source_from_settings
 from server.backends.membrane.client import (
     CONNECT_HINT,
@@ -36,9 +34,10 @@ from server.backends.membrane.client import (
     route_missing,
 )
 from server.backends.membrane.state import ConnectionStateStore
+from server.backends.retry import MAX_ATTEMPTS, Backoff, bounded, deadline_within, retried, uncertain_write
 from server.codec.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
-from tools.errors import ConfigurationError, InputError, MembraneError
+from tools.errors import ConfigurationError, InputError, MembraneError, UpstreamError
 from tools.names import POPULAR_ACTION_KEYS
 
 if TYPE_CHECKING:
@@ -66,8 +65,7 @@ RawRoute = Literal["proxy", "request"]
 
 ToolsChangedListener = Callable[[], Awaitable[None]]
 _T = TypeVar("_T")
-READ_ATTEMPTS = 3
-MAX_RETRY_WAIT_S = 30.0
+READ_ATTEMPTS = MAX_ATTEMPTS
 _MAYBE_RAN_HINT = (
     "It was sent once and not repeated: the action may or may not have run. Check its effect (or the action run log "
     "in Membrane) before running it again: running it again may apply it twice."
@@ -81,18 +79,12 @@ def _read_only_action(key_or_id: str) -> bool:
     return action_kind(key_or_id) == "read"
 
 
-def _maybe_ran(exc: MembraneError) -> MembraneError:
+def _maybe_ran(exc: UpstreamError) -> UpstreamError:
     """A write action's error when its answer was lost or unusable: it may or may not have run."""
-    if exc.details.get("type") == "action_run" or not (exc.status is None or exc.status >= 500 or exc.retryable):
-        return exc
-    if exc.status == 429:
-        return exc  # refused, so nothing ran
-    return MembraneError(
-        f"{exc.message} The action changes the account, so it was not repeated; it may or may not have run.",
-        status=exc.status,
-        code=exc.code,
-        hint=_MAYBE_RAN_HINT,
-        details={**exc.details, "uncertain": True},
+    if exc.details.get("type") == "action_run":
+        return exc  # Membrane ran it and reports how it failed
+    return uncertain_write(
+        exc, "The action changes the account, so it was not repeated; it may or may not have run.", _MAYBE_RAN_HINT
     )
 
 
@@ -849,49 +841,36 @@ class MembraneExecutor:
             raise await self._failed(exc, connection_id) from None
         return _unwrap(response)
 
-    def _budget(self) -> float | None:
-        left = remaining_budget()
-        if self.call_budget_s is not None:
-            left = self.call_budget_s if left is None else min(left, self.call_budget_s)
-        return left
+    def _limit(self) -> float | None:
+        """The ``time.monotonic()`` deadline of one action run or search: the call's, or this executor's budget."""
+        return deadline_within(self.call_budget_s)
 
-    async def _bounded(self, call: Callable[[], Awaitable[_T]], what: str) -> _T:
-        """``call()`` inside the remaining budget; MembraneError (retryable, no status) when it runs out."""
-        budget = self._budget()
-        if budget is None:
-            return await call()
-        with anyio.move_on_after(budget):
-            return await call()
-        raise MembraneError(
-            f"Membrane did not answer within this call's time budget ({budget:.0f} s) while {what}.",
-            retryable=True,
-            hint="Membrane or CleverTap is slow right now: try again in a moment (reads are safe to repeat).",
-            details={"budget_exhausted": True},
+    async def _bounded(self, call: Callable[[], Awaitable[_T]], what: str, limit: float | None) -> _T:
+        """``call()`` inside the budget; MembraneError (retryable, no status) when it runs out."""
+        budget = None if limit is None else max(0.0, limit - time.monotonic())
+
+        def timed_out() -> MembraneError:
+            return MembraneError(
+                f"Membrane did not answer within this call's time budget ({budget or 0:.0f} s) while {what}.",
+                retryable=True,
+                hint="Membrane or CleverTap is slow right now: try again in a moment (reads are safe to repeat).",
+                details={"budget_exhausted": True},
+            )
+
+        return await bounded(call, limit, timed_out)
+
+    async def _retrying(self, call: Callable[[], Awaitable[_T]], *, read: bool, what: str) -> _T:
+        """``call()`` inside the budget; reads retried on retryable errors (``server.backends.retry``), writes sent
+        once and their lost answers reported as "may or may not have run"."""
+        limit = self._limit()
+        return await retried(
+            lambda: self._bounded(call, what, limit),
+            read=read,
+            backoff=Backoff(self.retry_backoff_s, READ_ATTEMPTS),
+            limit=limit,
+            uncertain=_maybe_ran,
+            what=what,
         )
-
-    async def _retrying(self, call: Callable[[], Awaitable[_T]], *, read: bool) -> _T:
-        """Reads are retried on retryable errors (jittered backoff honouring Retry-After, inside the budget)."""
-        attempt = 0
-        started = time.monotonic()
-        budget = self._budget()
-        while True:
-            attempt += 1
-            try:
-                return await call()
-            except MembraneError as exc:
-                if not read or not exc.retryable or attempt >= READ_ATTEMPTS or exc.details.get("budget_exhausted"):
-                    raise
-                base = self.retry_backoff_s * (2 ** (attempt - 1))
-                wait = base / 2 + random.uniform(0, base / 2)
-                retry_after = exc.details.get("retry_after")
-                if isinstance(retry_after, (int, float)):
-                    if retry_after > MAX_RETRY_WAIT_S:
-                        raise
-                    wait = max(wait, float(retry_after))
-                if budget is not None and time.monotonic() - started + wait >= budget:
-                    raise
-                log.info("retrying a Membrane read in %.1f s after: %s", wait, exc.message)
-                await anyio.sleep(wait)
 
     async def run_action(self, key_or_id: str, input: Mapping[str, Any]) -> ActionRun:
         """``POST /act``; where that route is unknown, ``POST /actions/{key}/run`` (remembered for next time).
@@ -902,13 +881,7 @@ class MembraneExecutor:
         read = _read_only_action(key_or_id)
         what = f"running the Membrane action {key_or_id}"
 
-        async def once() -> ActionRun:
-            return await self._bounded(lambda: self._run_action_once(key_or_id, input), what)
-
-        try:
-            return await self._retrying(once, read=read)
-        except MembraneError as exc:
-            raise exc if read else _maybe_ran(exc) from None
+        return await self._retrying(lambda: self._run_action_once(key_or_id, input), read=read, what=what)
 
     def _selector(self, key_or_id: str) -> tuple[str, str]:
         """How ``/act`` names the action: its key when Membrane lists it under that key (or nothing is listed),
@@ -1007,18 +980,15 @@ class MembraneExecutor:
         what = "searching the CleverTap connection's actions"
 
         async def once() -> ApiResponse:
-            return await self._bounded(
-                lambda: self._client.call(
-                    "GET",
-                    "/actions",
-                    what=what,
-                    params={"connectionId": connection_id, "intent": intent.strip()[:200], "limit": limit},
-                ),
-                what,
+            return await self._client.call(
+                "GET",
+                "/actions",
+                what=what,
+                params={"connectionId": connection_id, "intent": intent.strip()[:200], "limit": limit},
             )
 
         try:
-            response = await self._retrying(once, read=True)  # a search changes nothing: safe to repeat
+            response = await self._retrying(once, read=True, what=what)  # a search changes nothing: safe to repeat
         except MembraneError as exc:
             raise await self._failed(exc, connection_id) from None
         if not isinstance(response.body, (dict, list)):
