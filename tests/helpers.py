@@ -114,3 +114,11 @@ def sandbox_http(*args: str) -> Iterator[str]:
     port = free_port()
     with loopback_server(["-m", "server", "sandbox", "serve", "--port", str(port), *args], port) as url:
         yield url
+
+
+def peak_rss_kib(pid: int) -> int:
+    """A process's peak resident memory (VmHWM), in KiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc status")

@@ -5,11 +5,10 @@ CLEVERTAP_MCP_MAX_FRAME_BYTES is refused while it still streams and is never hel
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.helpers import child_env
+from tests.helpers import child_env, peak_rss_kib
 from tests.stdio_raw import StdioServer
 
 LIMIT = 1024 * 1024
@@ -23,13 +22,6 @@ def server() -> Iterator[StdioServer]:
         yield srv
     finally:
         srv.close()
-
-
-def peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM in /proc status")
 
 
 @pytest.mark.parametrize(

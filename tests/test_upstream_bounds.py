@@ -8,14 +8,13 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.config import load_settings
 from server.runtime import Runtime
-from tests.helpers import child_env, err, mcp_client, ok
+from tests.helpers import child_env, err, mcp_client, ok, peak_rss_kib
 from tests.stdio_raw import StdioServer
 
 MIB = 1024 * 1024
@@ -68,13 +67,6 @@ def huge_upstream(total: int, *, declare: bool) -> Iterator[tuple[str, list[int]
     finally:
         server.shutdown()
         server.server_close()
-
-
-def peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmHWM in /proc status")
 
 
 def test_a_300_mb_answer_is_refused_as_it_streams_and_never_held() -> None:

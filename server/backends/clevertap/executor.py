@@ -20,6 +20,7 @@ from pydantic_core import from_json
 from server.backends import LocalActions
 from server.backends.bounded import AnswerTooLarge, read_capped
 from server.backends.retry import NETWORK_ERRORS, network_error
+from server.backends.tls import shared_tls_context
 from server.codec.gcpause import gc_paused
 from server.codec.wirejson import strict_json
 from tools.api import ActionInfo, ActionRun, ConnectResult, JsonBody, ProgressFn, RawResponse
@@ -128,6 +129,8 @@ class HttpExecutor:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 transport=self._transport,
+                # An in-process transport (the sandbox) needs no TLS: do not load the CA bundle for it.
+                verify=shared_tls_context() if self._transport is None else True,
                 timeout=self._timeout,
                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
                 headers={"X-CleverTap-Account-Id": self.account_id, "X-CleverTap-Passcode": self._passcode},

@@ -19,6 +19,7 @@ import httpx
 from server.backends.bounded import AnswerTooLarge, read_capped
 from server.backends.membrane.auth import TokenSource, scrub
 from server.backends.retry import NETWORK_ERRORS, network_error, retry_after_s
+from server.backends.tls import shared_tls_context
 from tools.errors import InputError, MembraneError
 
 log = logging.getLogger("clevertap_mcp.membrane")
@@ -140,6 +141,7 @@ class MembraneClient:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(
+                verify=shared_tls_context(),
                 timeout=httpx.Timeout(self._timeout_s, connect=10.0),
                 limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
                 headers={"User-Agent": "clevertap-mcp"},
