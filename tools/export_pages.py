@@ -41,10 +41,14 @@ class _Export:
     ahead: tuple[str, asyncio.Task[Page]] | None = None
 
     def retained(self) -> int:
+        """Records held, a prefetch still running counted as a page the size of the current one (what it will
+        hold), so the bound holds before the page arrives."""
         held = len(self.current.records) if self.current is not None else 0
         if self.ahead is not None:
             task = self.ahead[1]
-            if task.done() and not task.cancelled() and task.exception() is None:
+            if not task.done():
+                held *= 2
+            elif not task.cancelled() and task.exception() is None:
                 held += len(task.result().records)
         return held
 
@@ -74,7 +78,7 @@ class ExportPages:
         return len(self._exports)
 
     def retained(self) -> int:
-        """Records held in pages (current pages and finished prefetches)."""
+        """Records held in pages: current pages and pages fetched ahead (or being fetched)."""
         return sum(e.retained() for e in self._exports.values())
 
     def prefetching(self) -> int:
@@ -147,6 +151,7 @@ class ExportPages:
         task = loop.create_task(fetch(cursor))
         task.add_done_callback(_observe)
         export.ahead = (cursor, task)
+        self._evict(keep=stream)
 
     def _evict(self, keep: str) -> None:
         while len(self._exports) > self.max_exports:
