@@ -711,6 +711,113 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
     )
 
 
+# -- memory slopes ------------------------------------------------------------------------------------------------
+
+
+def slope(points: list[tuple[int, float]]) -> float:
+    """Least-squares growth of MB per 10,000 records through ``(records, MB)`` points."""
+    xs = [n / 10_000 for n, _ in points]
+    ys = [mb for _, mb in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
+
+
+def json_loads_floor(data: bytes, timeout_s: float) -> float:
+    """Peak RSS (MiB) of a process that only reads and parses ``data`` (see ``bench/floors/json_loads.py``)."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        f.write(data)
+        f.flush()
+        done = subprocess.run(
+            [PYTHON, str(ROOT / "bench" / "floors" / "json_loads.py"), f.name],
+            cwd=ROOT,
+            env=child_env(),
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise BenchError(f"the json.loads floor failed ({done.returncode}): {done.stderr[-1500:]!r}")
+    return float(json.loads(done.stdout.splitlines()[-1])["VmHWM"])
+
+
+def bench_memory(report: Report, sizes: list[int], timeout_s: float) -> None:
+    """Peak memory growth per 10k records of an upload and of an export, over three sizes: for each size a fresh
+    sandbox, a fresh server that uploads the records in one call (peak RSS after), and a fresh server that exports
+    them through the cursor tools (peak RSS after); the upload's floor is a process that only parses the request."""
+    day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
+    start_ts = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+    date_int = int(day.strftime("%Y%m%d"))
+    env = child_env(
+        {
+            "CLEVERTAP_ACCOUNT_ID": SANDBOX_ACCOUNT,
+            "CLEVERTAP_PASSCODE": SANDBOX_PASSCODE,
+            "CLEVERTAP_MCP_CALL_BUDGET": str(int(timeout_s)),
+        }
+    )
+    uploads: list[tuple[int, float]] = []
+    floors: list[tuple[int, float]] = []
+    exports: list[tuple[int, float]] = []
+    for n in sizes:
+        with sandbox_api() as base:
+            env["CLEVERTAP_API_BASE_URL"] = base
+            with rpc("server", [*SERVER_CMD, "--backend", "clevertap"], env) as srv:
+                srv.initialize()
+                srv.tool("clevertap_upload_events", {"events": make_events(1, start_ts, name="Bench Warmup")}, 60)
+                req_id, data = srv.request_bytes(
+                    "tools/call", {"name": "clevertap_upload_events", "arguments": {"events": make_events(n, start_ts)}}
+                )
+                msg, _ = srv.roundtrip(req_id, data, timeout_s + 30)
+                processed = ((msg.get("result") or {}).get("structuredContent") or {}).get("processed")
+                if processed != n:
+                    raise BenchError(f"clevertap_upload_events processed {processed} of {n}: {json.dumps(msg)[:500]}")
+                uploads.append((n, memory_mb(srv.pid)["VmHWM"]))
+            floors.append((n, json_loads_floor(data, timeout_s)))
+            del data
+            with rpc("server", [*SERVER_CMD, "--backend", "clevertap"], env) as srv:
+                srv.initialize()
+                args = {"event_name": EVENT_NAME, "from": date_int, "to": date_int, "batch_size": 5000}
+                page = srv.tool("clevertap_get_events", args, timeout_s)
+                records = 0
+                while True:
+                    sc = page.get("structuredContent") or {}
+                    records += len(sc.get("records") or [])
+                    if sc.get("done") or not sc.get("cursor"):
+                        break
+                    page = srv.tool("clevertap_get_events_by_cursor", {"cursor": sc["cursor"]}, timeout_s)
+                if records != n:
+                    raise BenchError(f"the export returned {records} of {n} records")
+                exports.append((n, memory_mb(srv.pid)["VmHWM"]))
+    up, fl, ex = slope(uploads), slope(floors), slope(exports)
+    report.details["memory_slopes"] = {"sizes": sizes, "upload": uploads, "json_loads": floors, "export": exports}
+    shown = ", ".join(f"{n // 1000}k" for n in sizes)
+
+    def peaks(points: list[tuple[int, float]]) -> str:
+        return "peaks " + " / ".join(f"{mb:.0f}" for _, mb in points) + f" MB at {shown}"
+
+    report.add(
+        Figure(
+            "memory",
+            "export peak growth (fresh server per size)",
+            ex,
+            "MB/10k",
+            "<= 1 MB/10k",
+            ex <= 1.0,
+            peaks(exports),
+        ),
+        Figure("memory", "upload peak growth (fresh server per size)", up, "MB/10k", note=peaks(uploads)),
+        Figure("memory", "json.loads floor growth (parse the same request)", fl, "MB/10k", note=peaks(floors)),
+        Figure(
+            "memory",
+            "upload growth / json.loads floor growth",
+            up / fl if fl > 0 else None,
+            "x",
+            "<= 1.05x",
+            (up / fl <= 1.05) if fl > 0 else None,
+        ),
+    )
+
+
 # -- aggregation ---------------------------------------------------------------------------------------------------
 
 
@@ -847,7 +954,7 @@ def markdown(report: Report) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ("coldstart", "toolslist", "latency", "bulk", "http", "count", "aggregate")
+SECTIONS = ("coldstart", "toolslist", "latency", "bulk", "memory", "http", "count", "aggregate")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -868,6 +975,9 @@ def main(argv: list[str] | None = None) -> int:
         "--http-requests", type=int, help="HTTP calls per client count and side (default 3000, quick 300)"
     )
     parser.add_argument("--http-pairs", type=int, help="HTTP measurement pairs (default 3, quick 1)")
+    parser.add_argument(
+        "--memory-sizes", help="records per memory-slope step (default 50000,100000,200000; quick 10000,20000,40000)"
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     ns = parser.parse_args(argv)
     only = [s.strip() for s in ns.only.split(",") if s.strip()]
@@ -884,6 +994,9 @@ def main(argv: list[str] | None = None) -> int:
         "http_requests": ns.http_requests or (300 if ns.quick else 3000),
         "http_pairs": ns.http_pairs or (1 if ns.quick else 3),
         "aggregate": ns.aggregate or (50_000 if ns.quick else 1_000_000),
+        "memory_sizes": [int(x) for x in ns.memory_sizes.split(",")]
+        if ns.memory_sizes
+        else ([10_000, 20_000, 40_000] if ns.quick else [50_000, 100_000, 200_000]),
         "latency_tool": ns.latency_tool,
         "latency_args": json.loads(ns.latency_args),
         "sections": only,
@@ -903,6 +1016,7 @@ def main(argv: list[str] | None = None) -> int:
         "toolslist": lambda: bench_toolslist(report),
         "latency": lambda: bench_latency(report, config["calls"], ns.latency_tool, config["latency_args"]),
         "bulk": lambda: bench_bulk(report, config["upload"], config["export"], ns.timeout, config["bulk_runs"]),
+        "memory": lambda: bench_memory(report, config["memory_sizes"], ns.timeout),
         "http": lambda: paths.bench_http(report, config["http_requests"], config["http_pairs"]),
         "count": lambda: paths.bench_count(report, 5 if ns.quick else 21),
         "aggregate": lambda: bench_aggregate(report, config["aggregate"], ns.aggregate_budget, ns.timeout * 3),
