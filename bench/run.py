@@ -575,6 +575,21 @@ def bench_latency(report: Report, calls: int, tool: str, args: dict[str, Any]) -
     )
 
 
+def export_through_mcp(srv: RpcProcess, date_int: int, timeout_s: float) -> tuple[int, int]:
+    """All ``Bench Upload`` records of the day through clevertap_get_events and its cursor tool: (records, calls)."""
+    args = {"event_name": EVENT_NAME, "from": date_int, "to": date_int, "batch_size": 5000}
+    page = srv.tool("clevertap_get_events", args, timeout_s)
+    calls = 1
+    records = 0
+    while True:
+        sc = page.get("structuredContent") or {}
+        records += len(sc.get("records") or [])
+        if sc.get("done") or not sc.get("cursor"):
+            return records, calls
+        page = srv.tool("clevertap_get_events_by_cursor", {"cursor": sc["cursor"]}, timeout_s)
+        calls += 1
+
+
 def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, runs: int = 3) -> None:
     """Upload through MCP vs the httpx floor (fresh sandbox each, interleaved, ``runs`` pairs: medians, as one pair
     on a shared 2-core machine moves by a third), then export a range through MCP; peak memory."""
@@ -591,6 +606,7 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
     floor_rates: list[float] = []
     mcp_rates: list[float] = []
     floor: dict[str, Any] = {}
+    export_pairs: list[tuple[float, float]] = []
     for run_no in range(runs):
         with sandbox_api() as base_floor:
             floor = run_floor_upload(base_floor, n_upload, start_ts, 0, timeout_s)
@@ -631,31 +647,25 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
                     if top["processed"] != n_export - n_upload:
                         raise BenchError(f"top-up uploaded {top['processed']} of {n_export - n_upload}")
                 expected = max(n_export, n_upload)
-                t0 = time.perf_counter()
-                page = srv.tool(
-                    "clevertap_get_events",
-                    {"event_name": EVENT_NAME, "from": date_int, "to": date_int, "batch_size": 5000},
-                    timeout_s,
-                )
-                calls = 1
-                records = 0
-                while True:
-                    sc = page.get("structuredContent") or {}
-                    records += len(sc.get("records") or [])
-                    if sc.get("done") or not sc.get("cursor"):
-                        break
-                    page = srv.tool("clevertap_get_events_by_cursor", {"cursor": sc["cursor"]}, timeout_s)
-                    calls += 1
-                ex_s = time.perf_counter() - t0
+                # Ours and the floor alternate on the same server and data; the median of the pairs' ratios is
+                # the figure (one pair on a shared machine moves by a third).
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    records, calls = export_through_mcp(srv, date_int, timeout_s)
+                    ex_s = time.perf_counter() - t0
+                    if records != expected:
+                        raise BenchError(f"export returned {records} records, expected {expected}")
+                    export_floor = run_floor_export(base, date_int, timeout_s)
+                    export_pairs.append(((records / ex_s), export_floor["rec_per_s"]))
                 peak = memory_mb(srv.pid)
-                export_floor = run_floor_export(base, date_int, timeout_s)
     floor_rate = statistics.median(floor_rates)
     mcp_rate = statistics.median(mcp_rates)
     ratio = statistics.median(m / f for m, f in zip(mcp_rates, floor_rates, strict=True))
     up_s = n_upload / mcp_rate
     floor = {**floor, "events_per_s": floor_rate, "seconds": n_upload / floor_rate, "runs": floor_rates}
-    if records != expected:
-        raise BenchError(f"export returned {records} records, expected {expected}")
+    ex_rate = statistics.median(m for m, _ in export_pairs)
+    ex_floor = statistics.median(f for _, f in export_pairs)
+    ex_ratio = statistics.median(m / f for m, f in export_pairs)
     report.details["bulk"] = {
         "upload_events": n_upload,
         "mcp_upload_s": up_s,
@@ -664,6 +674,7 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
         "export_records": records,
         "export_calls": calls,
         "export_s": ex_s,
+        "export_pairs": export_pairs,
         "memory_mb": {"idle": idle, "after_upload": after_upload, "after_export": peak},
     }
     report.add(
@@ -682,29 +693,25 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
             note=f"{floor['seconds']:.2f} s",
         ),
         Figure(
-            "bulk upload", "ratio of throughputs server / floor (median of pairs)", ratio, "x", ">= 0.8x", ratio >= 0.8
-        ),
-        Figure(
-            "export",
-            f"get_events + by_cursor, {records:,} records",
-            records / ex_s,
-            "rec/s",
-            note=f"{ex_s:.2f} s, {calls} calls, batch_size 5000",
-        ),
-        Figure(
-            "export",
-            "httpx cursor loop, same range (floor)",
-            export_floor["rec_per_s"],
-            "rec/s",
-            note=f"{export_floor['seconds']:.2f} s, {export_floor['pages']} pages",
-        ),
-        Figure(
-            "export",
-            "ratio of throughputs server / floor",
-            (records / ex_s) / export_floor["rec_per_s"],
+            "bulk upload",
+            "ratio of throughputs server / floor (median of pairs)",
+            ratio,
             "x",
-            ">= 0.9x",
-            (records / ex_s) / export_floor["rec_per_s"] >= 0.9,
+            ">= 0.95x",
+            ratio >= 0.95,
+        ),
+        Figure(
+            "export",
+            f"get_events + by_cursor, {records:,} records (median of {len(export_pairs)})",
+            ex_rate,
+            "rec/s",
+            note=f"{records / ex_rate:.2f} s, {calls} calls, batch_size 5000",
+        ),
+        Figure(
+            "export", "httpx cursor loop, same range (floor)", ex_floor, "rec/s", note=f"{records / ex_floor:.2f} s"
+        ),
+        Figure(
+            "export", "ratio of throughputs server / floor (median of pairs)", ex_ratio, "x", ">= 0.9x", ex_ratio >= 0.9
         ),
         Figure("memory", "server peak RSS (VmHWM) after upload + export", peak["VmHWM"], "MB"),
         Figure("memory", "server RSS after export", peak["VmRSS"], "MB"),
@@ -776,15 +783,7 @@ def bench_memory(report: Report, sizes: list[int], timeout_s: float) -> None:
             del data
             with rpc("server", [*SERVER_CMD, "--backend", "clevertap"], env) as srv:
                 srv.initialize()
-                args = {"event_name": EVENT_NAME, "from": date_int, "to": date_int, "batch_size": 5000}
-                page = srv.tool("clevertap_get_events", args, timeout_s)
-                records = 0
-                while True:
-                    sc = page.get("structuredContent") or {}
-                    records += len(sc.get("records") or [])
-                    if sc.get("done") or not sc.get("cursor"):
-                        break
-                    page = srv.tool("clevertap_get_events_by_cursor", {"cursor": sc["cursor"]}, timeout_s)
+                records, _ = export_through_mcp(srv, date_int, timeout_s)
                 if records != n:
                     raise BenchError(f"the export returned {records} of {n} records")
                 exports.append((n, memory_mb(srv.pid)["VmHWM"]))
