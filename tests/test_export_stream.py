@@ -197,3 +197,23 @@ async def test_profiles_export_pages_the_same_way() -> None:
             assert again["records"] == answer["records"]
             ids += [json.dumps(r, sort_keys=True) for r in answer["records"]]
     assert len(ids) == count and len(set(ids)) == count
+
+
+async def test_a_handle_that_still_holds_records_is_served_from_them() -> None:
+    """Handles written before pages were kept apart carried the rest of their page: a shared store may hold one."""
+    async with exporting() as (client, runtime, _gets):
+        first = ok(await client.call_tool("clevertap_get_events", {**QUERY, "batch_size": 100, "max_records": 10}))
+        state = await runtime.handles.get(first["cursor"])
+        assert state is not None and state["offset"] == 10
+        resumed = ok(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": first["cursor"]}))
+        # The same position as the old form: the rest of the page in the handle, the next page's cursor beside it.
+        rest = list(resumed["records"])
+        legacy = {"kind": "events", "path": "/1/events.json", "returned": 10, "buffer": rest[:50]}
+        legacy["cursor"] = (await runtime.handles.get(resumed["cursor"]) or {})["cursor"]
+        handle = await runtime.handles.put(legacy)
+        part = ok(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": handle, "max_records": 30}))
+        assert numbers(part) == list(range(10, 40)) and part["total_returned"] == 40
+        tail = ok(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": part["cursor"]}))
+        assert numbers(tail) == list(range(40, 60))
+        after = ok(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": tail["cursor"]}))
+        assert numbers(after) == list(range(100, 200))
