@@ -132,23 +132,36 @@ async def test_pages_are_crossed_without_loss_or_repeat_and_retries_answer_the_s
 
 async def test_a_failed_prefetch_surfaces_on_the_call_that_needs_its_page() -> None:
     async with exporting() as (client, _runtime, gets):
-        gets.fail_from = 2  # the read of page 2, which the first call starts ahead of time
-        first = ok(await client.call_tool("clevertap_get_events", {**QUERY, "batch_size": 100}))
-        assert numbers(first) == list(range(100)) and first["cursor"]
-        failed = err(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": first["cursor"]}))
+        half = {"max_records": 50}
+        first = ok(await client.call_tool("clevertap_get_events", {**QUERY, "batch_size": 100, **half}))
+        assert numbers(first) == list(range(50)) and gets.gets == 1  # the first answer fetches nothing ahead
+        gets.fail_from = 2  # the read of page 2, which the first continuation starts ahead of time
+        rest = ok(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": first["cursor"], **half}))
+        assert numbers(rest) == list(range(50, 100)) and rest["cursor"]
+        failed = err(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": rest["cursor"]}))
         assert "CleverTap" in failed and "page store unavailable (test)" in failed
         assert gets.gets == 2, "the error must be the prefetch's, not a second read"
         gets.fail_from = None
         # The same handle again: page 2 is read afresh; nothing lost, nothing repeated.
-        second = ok(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": first["cursor"]}))
+        second = ok(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": rest["cursor"]}))
         assert numbers(second) == list(range(100, 200))
-        seen = numbers(first) + numbers(second)
+        seen = numbers(first) + numbers(rest) + numbers(second)
         cursor = second.get("cursor")
         while cursor:
             answer = ok(await client.call_tool("clevertap_get_events_by_cursor", {"cursor": cursor}))
             seen += numbers(answer)
             cursor = answer.get("cursor")
         assert seen == list(range(N_EVENTS))
+
+
+async def test_the_first_answer_reads_no_page_ahead() -> None:
+    """An agent that looks at the first answer and stops costs CleverTap one page, not two."""
+    async with exporting() as (client, runtime, gets):
+        first = ok(await client.call_tool("clevertap_get_events", {**QUERY, "batch_size": 100}))
+        assert numbers(first) == list(range(100)) and first["cursor"]
+        assert pages_of(runtime).prefetching() == 0 and pages_of(runtime).retained() == 100
+        ok(await client.call_tool("clevertap_get_user_profiles", {**QUERY, "batch_size": 10}))
+        assert gets.gets == 1 and pages_of(runtime).prefetching() == 0
 
 
 async def test_the_pages_held_stay_bounded_by_records_not_time() -> None:

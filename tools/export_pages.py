@@ -6,6 +6,7 @@ it has handed out. The current page stays until a handle on a later page is serv
 (same handle, same records) is answered from memory; an older handle, or one whose export was evicted or served by
 another replica, fetches its page again by cursor (CleverTap cursors are re-readable until they expire).
 
+The page after the current one is fetched ahead once the caller continues an export (the tools decide when).
 The bound is a count of exports (least recently used first out) and of retained records, never a time: an evicted
 export's prefetch is cancelled and its pages released. Prefetching needs asyncio; under another event loop pages are
 fetched when asked for.

@@ -282,9 +282,12 @@ def _pages(ctx: ToolContext) -> ExportPages:
 _LOCAL_PAGES: weakref.WeakKeyDictionary[Any, ExportPages] = weakref.WeakKeyDictionary()
 
 
-async def _serve(ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_records: int | None) -> ExportOutput:
-    """Answer from the page the handle points into (held, fetched ahead, or fetched now), fetch the next page ahead,
-    and hand out a handle to what remains. Handles hold positions, never records (see ``tools.export_pages``)."""
+async def _serve(
+    ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_records: int | None, *, ahead: bool = True
+) -> ExportOutput:
+    """Answer from the page the handle points into (held, fetched ahead, or fetched now), fetch the next page ahead
+    (``ahead``), and hand out a handle to what remains. Handles hold positions, never records (see
+    ``tools.export_pages``)."""
     path = str(state.get("path") or _PATHS[kind])
     cursor: str | None = state.get("cursor")
     fields: list[str] | None = state.get("fields")
@@ -308,7 +311,7 @@ async def _serve(ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_
         page, offset = Page("", list(legacy), cursor), 0
     elif cursor:
         page = await pages.page(stream, owner, cursor, fetch)
-        if page.next_cursor:
+        if ahead and page.next_cursor:
             pages.prefetch(stream, owner, page.next_cursor, fetch)
     else:
         page = Page("", [], None)
@@ -353,7 +356,9 @@ async def _start(ctx: ToolContext, kind: ExportKind, args: ExportInput) -> Expor
     state: dict[str, Any] = {"kind": kind, "path": path, "cursor": cursor}
     if args.fields:
         state["fields"] = args.fields
-    out = await _serve(ctx, kind, state, args.max_records)
+    # No page ahead yet: many agents look at the first answer and stop, and a fetch nobody reads still counts
+    # against the account's CleverTap rate limits. The first continuation starts the prefetching.
+    out = await _serve(ctx, kind, state, args.max_records, ahead=False)
     if out.done and not out.records:
         from tools.schema import did_you_mean  # tools.schema is loaded only when an export is empty
 
