@@ -282,15 +282,16 @@ async def test_export_pages_through_with_short_handles(fakes: Fakes) -> None:
     assert again["records"] == timed[10:20]
 
 
-async def test_export_is_bounded_and_buffers_the_rest(fakes: Fakes) -> None:
+async def test_export_is_bounded_and_keeps_a_position(fakes: Fakes) -> None:
     big = [{"i": i, "pad": "x" * 300} for i in range(30)]
     fakes.api.datasets["/1/events.json"] = big
     args = {**EXAMPLES["clevertap_get_events"], "batch_size": 30}
     first = await run(tool("clevertap_get_events"), fakes, args, max_result_bytes=3000)
     assert 0 < first["returned"] < 30 and len(json.dumps(first)) < 3000
     state = fakes.handles.items[first["cursor"]]
-    assert state["kind"] == "events" and state["path"] == "/1/events.json" and state["cursor"] is None
-    assert len(state["buffer"]) == 30 - first["returned"]
+    # The handle holds a position in the page (its cursor and an offset), never the remaining records.
+    assert state["kind"] == "events" and state["path"] == "/1/events.json" and state["cursor"]
+    assert state["offset"] == first["returned"] and "buffer" not in state
     got = list(first["records"])
     cursor = first["cursor"]
     while cursor:

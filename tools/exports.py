@@ -9,6 +9,8 @@ Also home of the small result-bounding helpers the other tools share (``json_siz
 from __future__ import annotations
 
 import json
+import secrets
+import weakref
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
@@ -17,6 +19,7 @@ from pydantic_core import PydanticSerializationError, to_json
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, example_from
 from tools.counts import QueryInput
 from tools.errors import CursorExpired, InputError
+from tools.export_pages import ExportPages, Page
 from tools.models import iso_compact, iso_epoch
 
 ExportKind = Literal["events", "profiles"]
@@ -231,40 +234,117 @@ def _prepare(records: list[dict[str, Any]], kind: ExportKind, fields: list[str] 
     return [projection(r) for r in timed]
 
 
-async def _serve(ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_records: int | None) -> ExportOutput:
-    """Return records from the buffer, or else the next page; keep what does not fit in a new handle."""
+def _take(page: Page, start: int, limit: int, budget: int) -> int:
+    """How many of ``page.records[start:]`` (at most ``limit``, at least one) fit in ``budget`` bytes of JSON.
+
+    The candidate slice is encoded whole (once, twice when the page's bytes-per-record estimate was off), not record
+    by record: a call to the encoder per record costs more than the records' encoding itself."""
+    records = page.records
+    avail = min(limit, len(records) - start)
+    if avail <= 1:
+        return max(avail, 0)
+    if page.per_record <= 0:
+        probe = records[start : start + min(avail, 16)]
+        page.per_record = max(1.0, json_size(probe) / len(probe))
+    n = min(avail, max(1, int(budget * 0.97 / page.per_record)))
+    fit = 0
+    for _ in range(4):
+        size = json_size(records[start : start + n])
+        page.per_record = max(1.0, size / n)
+        if size <= budget:
+            fit = n
+            if n == avail or size >= budget * 0.9:
+                break
+            n = min(avail, max(n + 1, int(n * budget * 0.97 / size)))
+        else:
+            if n == 1:
+                return 1  # one record always, so that paging progresses
+            n = min(n - 1, int(n * budget * 0.97 / size))
+            if n <= fit:
+                break
+            n = max(n, 1)
+    if fit:
+        return fit
+    return take_within(records[start : start + n], budget)
+
+
+def _pages(ctx: ToolContext) -> ExportPages:
+    """The page store beside the handle store (a store that brings none, such as Redis, gets one for this process)."""
+    pages = getattr(ctx.handles, "pages", None)
+    if isinstance(pages, ExportPages):
+        return pages
+    found = _LOCAL_PAGES.get(ctx.handles)
+    if found is None:
+        found = _LOCAL_PAGES[ctx.handles] = ExportPages()
+    return found
+
+
+_LOCAL_PAGES: weakref.WeakKeyDictionary[Any, ExportPages] = weakref.WeakKeyDictionary()
+
+
+async def _serve(
+    ctx: ToolContext, kind: ExportKind, state: dict[str, Any], max_records: int | None, *, ahead: bool = True
+) -> ExportOutput:
+    """Answer from the page the handle points into (held, fetched ahead, or fetched now), fetch the next page ahead
+    (``ahead``), and hand out a handle to what remains. Handles hold positions, never records (see
+    ``tools.export_pages``)."""
     path = str(state.get("path") or _PATHS[kind])
-    buffer: list[dict[str, Any]] = list(state.get("buffer") or [])
     cursor: str | None = state.get("cursor")
     fields: list[str] | None = state.get("fields")
     before = int(state.get("returned") or 0)
-    if not buffer and cursor:
+    offset = max(0, int(state.get("offset") or 0))
+    stream = str(state.get("stream") or secrets.token_urlsafe(9))
+    pages = _pages(ctx)
+    owner = ctx.api
+
+    async def fetch(at: str) -> Page:
         try:
-            page = await ctx.api.export_page(path, cursor, budget_s=ctx.budget_s)
+            got = await ctx.api.export_page(path, at, budget_s=ctx.budget_s)
         except CursorExpired as exc:
             raise CursorExpired(
                 exc.message, status=exc.status, code=exc.code, hint=f"Restart the export with {_FIRST_TOOL[kind]}."
             ) from None
-        buffer, cursor = _prepare(list(page.records), kind, fields), page.next_cursor
-    limit = len(buffer) if max_records is None else min(max_records, len(buffer))
-    n = take_within(buffer[:limit], max(ctx.max_result_bytes - _ENVELOPE_BYTES, 1))
-    records, rest = buffer[:n], buffer[n:]
-    done = not rest and not cursor
+        return Page(at, _prepare(list(got.records), kind, fields), got.next_cursor)
+
+    legacy = state.get("buffer")
+    if legacy:  # a handle written before pages were kept apart (a shared store may still hold one)
+        page, offset = Page("", list(legacy), cursor), 0
+    elif cursor:
+        page = await pages.page(stream, owner, cursor, fetch)
+        if ahead and page.next_cursor:
+            pages.prefetch(stream, owner, page.next_cursor, fetch)
+    else:
+        page = Page("", [], None)
+    left = len(page.records) - offset
+    limit = left if max_records is None else min(max_records, left)
+    n = _take(page, offset, limit, max(ctx.max_result_bytes - _ENVELOPE_BYTES, 1))
+    end = offset + n
+    records = page.records[offset:end]
+    at_end = end >= len(page.records)
+    done = at_end and not page.next_cursor
     handle = None
     total = before + len(records)
     if done:
+        pages.drop(stream)
         next_step = "All records have been returned."
     else:
-        state = {"kind": kind, "path": path, "cursor": cursor, "buffer": rest, "returned": total}
+        nxt: dict[str, Any] = {"kind": kind, "path": path, "returned": total}
+        if at_end:
+            nxt.update(cursor=page.next_cursor, stream=stream)
+        elif not page.cursor:
+            nxt.update(cursor=page.next_cursor, buffer=page.records[end:])
+        else:
+            nxt.update(cursor=page.cursor, offset=end, stream=stream)
         if fields:
-            state["fields"] = fields
-        handle = await ctx.handles.put(state)
+            nxt["fields"] = fields
+        handle = await ctx.handles.put(nxt)
         next_step = f"More records remain: call {_NEXT_TOOL[kind]} with cursor={handle!r}."
     if fields and records:
         absent = [f for f in fields if not any(f in r for r in records)]
         if absent:
             next_step += f" No record has {', '.join(map(repr, absent))}: names are case-sensitive."
-    return ExportOutput(
+    # model_construct: the records are parsed JSON already; validating would copy every one of them
+    return ExportOutput.model_construct(
         records=records, returned=len(records), total_returned=total, done=done, cursor=handle, next_step=next_step
     )
 
@@ -273,10 +353,12 @@ async def _start(ctx: ToolContext, kind: ExportKind, args: ExportInput) -> Expor
     path = _PATHS[kind]
     await ctx.report(0, None, f"starting the {kind} export")
     cursor = await ctx.api.start_export(path, args.query(), batch_size=args.batch_size, flags=args.flags() or None)
-    state: dict[str, Any] = {"kind": kind, "path": path, "cursor": cursor, "buffer": []}
+    state: dict[str, Any] = {"kind": kind, "path": path, "cursor": cursor}
     if args.fields:
         state["fields"] = args.fields
-    out = await _serve(ctx, kind, state, args.max_records)
+    # No page ahead yet: many agents look at the first answer and stop, and a fetch nobody reads still counts
+    # against the account's CleverTap rate limits. The first continuation starts the prefetching.
+    out = await _serve(ctx, kind, state, args.max_records, ahead=False)
     if out.done and not out.records:
         from tools.schema import did_you_mean  # tools.schema is loaded only when an export is empty
 
@@ -295,7 +377,7 @@ async def _continue(ctx: ToolContext, kind: ExportKind, args: CursorInput) -> Ex
                 f"cursor {cursor!r} is unknown or has expired.",
                 hint=f"Restart the export with {_FIRST_TOOL[kind]}, then pass the 'cursor' it returns.",
             )
-        state = {"kind": kind, "path": _PATHS[kind], "cursor": cursor, "buffer": []}
+        state = {"kind": kind, "path": _PATHS[kind], "cursor": cursor}
     if state.get("kind") != kind:
         other = "profiles" if kind == "events" else "events"
         raise InputError(

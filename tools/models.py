@@ -221,13 +221,23 @@ def iso_epoch(value: Any) -> str | None:
     return _dt.datetime.fromtimestamp(int(seconds), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_HOURS: dict[str, str | None] = {}  # "yyyyMMddHH" -> "yyyy-MM-ddTHH:" (None: not a valid hour), bounded below
+
+
 def iso_compact(value: Any) -> str | None:
     """CleverTap's compact times (yyyyMMddHHmmss, yyyyMMddHHmm or YYYYMMDD, int or string) as ISO 8601 UTC.
 
     Runs once per exported event, so fields are range-checked as fixed-width digit strings instead of building a
-    datetime."""
+    datetime, and the checked date and hour of the common 14-digit form are remembered: a page's events share them."""
     if type(value) is int:
         s = str(value)
+        if len(s) == 14:
+            head = _HOURS.get(s[:10], "")
+            if head == "":
+                head = _hour(s)
+            if head is not None and s[10:12] <= "59" and s[12:14] <= "59" and s[10:].isdigit():
+                return f"{head}{s[10:12]}:{s[12:14]}Z"
+            return None
     elif isinstance(value, str):
         s = value.strip()
     else:
@@ -244,6 +254,15 @@ def iso_compact(value: Any) -> str | None:
     if not (s[8:10] <= "23" and s[10:12] <= "59" and second <= "59"):
         return None
     return f"{day}T{s[8:10]}:{s[10:12]}:{second}Z"
+
+
+def _hour(s: str) -> str | None:
+    head = s[:10]
+    ok = head.isdigit() and "01" <= s[4:6] <= "12" and "01" <= s[6:8] <= "31" and s[8:10] <= "23"
+    if len(_HOURS) >= 4096:
+        _HOURS.clear()
+    found = _HOURS[head] = f"{s[0:4]}-{s[4:6]}-{s[6:8]}T{s[8:10]}:" if ok else None
+    return found
 
 
 Operator = Literal[

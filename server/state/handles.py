@@ -1,6 +1,8 @@
 """Short cursor handles: models corrupt multi-kilobyte CleverTap cursors, so tools hand out ``ct_`` handles instead.
 
-The store is an interface so that replicas behind a load balancer can share one (Redis) later.
+The store is an interface so that replicas behind a load balancer can share one (Redis) later. A handle holds a
+position in an export, never its records: the pages themselves are kept, bounded, in ``pages`` (see
+``tools.export_pages``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tools.export_pages import ExportPages
+
 
 class MemoryHandleStore:
-    """In-process store with a TTL and an LRU bound, so an agent loop cannot grow it without limit."""
+    """In-process store with a TTL and an LRU bound, so an agent loop cannot grow it without limit. ``pages`` holds
+    the records of running exports (each export's current page and one page ahead, in a bounded number)."""
 
     def __init__(
         self, *, ttl_s: float = 4 * 3600, max_items: int = 1000, clock: Callable[[], float] = time.monotonic
@@ -22,6 +27,7 @@ class MemoryHandleStore:
         self._max = max_items
         self._clock = clock
         self._items: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self.pages = ExportPages()
 
     async def put(self, value: Mapping[str, Any]) -> str:
         handle = "ct_" + secrets.token_urlsafe(9)
