@@ -650,20 +650,20 @@ async def test_request_bounds(fakes: Fakes) -> None:
     [{"a": [1, 2.5, None, True]}, "Zoë 👋", {"text": "NaN"}, [], {"k": "x" * 1000}, {"n": 10**30}],
 )
 def test_json_size_is_the_compact_utf8_length(value: Any) -> None:
-    from tools.exports import json_size
+    from tools.results import json_size
 
     assert json_size(value) == len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def test_json_size_measures_what_the_fast_encoder_refuses() -> None:
-    from tools.exports import json_size
+    from tools.results import json_size
 
     assert json_size({"s": "a\ud800b"}) == len('{"s":"a') + 3 + len('b"}')  # a surrogate is 3 bytes
     assert json_size({"when": object()}) > len('{"when":""}')  # written as its str()
 
 
 def test_take_within_stops_at_the_budget_and_always_makes_progress() -> None:
-    from tools.exports import take_within
+    from tools.results import take_within
 
     items = [{"i": i, "pad": "x" * 90} for i in range(50)]  # about 100 bytes each
     n = take_within(items, 1_000)

@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import Field
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.campaigns import CONFIRM
 from tools.errors import ConsentRequired, InputError
-from tools.exports import bound_json, json_size
+from tools.models import CONFIRM_DOC
+from tools.results import bound_json, json_size
 
 
 class SearchActionsInput(ToolInput):
@@ -64,7 +64,7 @@ async def search_actions(ctx: ToolContext, args: SearchActionsInput) -> SearchAc
 class RunActionInput(ToolInput):
     action: str = Field(min_length=1, max_length=200, description="Action id or key.")
     input: dict[str, Any] = Field(default_factory=dict, description="Per its input_schema.")
-    confirm_token: str | None = Field(None, description=CONFIRM)
+    confirm_token: str | None = Field(None, description=CONFIRM_DOC)
 
 
 class RunActionOutput(ToolOutput):

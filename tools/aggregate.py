@@ -18,8 +18,8 @@ from pydantic import Field, field_validator, model_validator
 
 from tools.api import AggregateTable, Dim, ExportPage, Grouping, Metric, ScanStore
 from tools.base import ToolContext, ToolOutput, ToolSpec
-from tools.counts import QueryInput
 from tools.errors import CleverTapError, ConfigurationError, CursorExpired, InputError
+from tools.querylang import QueryInput
 from tools.schema import did_you_mean
 
 EVENTS_PATH = "/1/events.json"
@@ -29,9 +29,9 @@ _TREND_TYPES = {"day": "daily", "week": "weekly", "month": "monthly"}
 _PREFIXES = ("event", "profile", "session")
 _OPS = ("sum", "avg", "min", "max")
 
-GROUP_BY = "Of: day, week, month, platform, an event property, 'profile.<name>', 'session.<name>'."
-METRICS = "count, users (distinct), sum|avg|min|max:<prop> (prop as in group_by)."
-ORDER_BY = "Metric or group [+ ' asc'|' desc']."
+GROUP_BY_DOC = "Of: day, week, month, platform, an event property, 'profile.<name>', 'session.<name>'."
+METRICS_DOC = "count, users (distinct), sum|avg|min|max:<prop> (prop as in group_by)."
+ORDER_BY_DOC = "Metric or group [+ ' asc'|' desc']."
 
 
 def parse_dim(text: str) -> Dim:
@@ -66,9 +66,9 @@ def parse_metric(text: str) -> Metric:
 
 
 class AggregateInput(QueryInput):
-    group_by: list[str] = Field(default_factory=list, max_length=3, description=GROUP_BY)
-    metrics: list[str] = Field(default_factory=lambda: ["count"], min_length=1, max_length=6, description=METRICS)
-    order_by: str | None = Field(None, description=ORDER_BY)
+    group_by: list[str] = Field(default_factory=list, max_length=3, description=GROUP_BY_DOC)
+    metrics: list[str] = Field(default_factory=lambda: ["count"], min_length=1, max_length=6, description=METRICS_DOC)
+    order_by: str | None = Field(None, description=ORDER_BY_DOC)
     limit: int = Field(20, ge=1, le=500, description="Max groups.")
     use_store: bool = Field(True, description="false: bypass the local store.")
     handle: str | None = Field(None, description="From a partial result.")

@@ -9,19 +9,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, example_from
-from tools.counts import FROM, TO, Day
 from tools.errors import CampaignNotCompleted, CleverTapCredentialsError, CleverTapError
-from tools.exports import take_within
-from tools.models import check_range, iso_compact, iso_epoch
+from tools.models import CONFIRM_DOC, FROM_DOC, TO_DOC, Day, check_range, iso_compact, iso_epoch
 from tools.querylang import PROFILE_FILTER_EXAMPLE, AudienceField
+from tools.results import take_within
 
-CONFIRM = "From the preview call."
 _WHEN = re.compile(r"^(\d{8}) (\d{2}):(\d{2})$")
 
 
 class CampaignRangeInput(ToolInput):
-    from_: Day = Field(alias="from", description=FROM)
-    to: Day = Field(description=TO)
+    from_: Day = Field(alias="from", description=FROM_DOC)
+    to: Day = Field(description=TO_DOC)
 
     @model_validator(mode="after")
     def _range(self) -> CampaignRangeInput:
@@ -70,7 +68,7 @@ class ReportOutput(ToolOutput):
 
 
 class StopCampaignInput(CampaignIdInput):
-    confirm_token: str | None = Field(None, description=CONFIRM)
+    confirm_token: str | None = Field(None, description=CONFIRM_DOC)
 
 
 class StopOutput(ToolOutput):
@@ -201,7 +199,7 @@ class CreateCampaignInput(ToolInput):
     provider_nick_name: str | None = Field(None, description="Provider (email, sms, whatsapp).")
     respect_frequency_caps: bool | None = Field(None, description="Honour frequency caps.")
     labels: list[str] | None = Field(None, description="Labels.")
-    confirm_token: str | None = Field(None, description=CONFIRM)
+    confirm_token: str | None = Field(None, description=CONFIRM_DOC)
 
     @field_validator("when")
     @classmethod

@@ -2,53 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import Field, WithJsonSchema, model_validator
+from pydantic import Field, WithJsonSchema
 
-from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.models import FROM, TO, Day, check_range
-from tools.querylang import History, ProfileFilters, PropertyFilter, SessionFilters
-
-EVENT_NAME = "Case-sensitive, e.g. 'Charged'."
-FILTERS = "All must match: [{name, operator (equals, contains, between...), value}]."
-# Typed for validation, described compactly in the schema (the typed form costs ~300 bytes more per tool).
-Filters = Annotated[list[PropertyFilter], WithJsonSchema({"type": "array", "items": {"type": "object"}})]
-
-
-class QueryInput(ToolInput):
-    """The query-language core shared by counts, exports and the analyst tools: an event, a date range, optional
-    event, session and profile filters and an event-history condition (typed in ``tools.querylang``)."""
-
-    event_name: str = Field(min_length=1, description=EVENT_NAME)
-    from_: Day = Field(alias="from", description=FROM)
-    to: Day = Field(description=TO)
-    event_properties: Filters | None = Field(None, max_length=20, description=FILTERS)
-    session_properties: SessionFilters | None = Field(None, max_length=20)
-    common_profile_properties: ProfileFilters | None = None
-    advanced_query: History | None = None
-
-    @model_validator(mode="after")
-    def _range(self) -> QueryInput:
-        check_range(self.from_, self.to)
-        return self
-
-    def query(self) -> dict[str, Any]:
-        """The body CleverTap reads, exactly as validated (nothing the caller gave is dropped)."""
-        return self.model_dump(
-            mode="json",
-            by_alias=True,
-            exclude_none=True,
-            include={
-                "event_name",
-                "from_",
-                "to",
-                "event_properties",
-                "session_properties",
-                "common_profile_properties",
-                "advanced_query",
-            },
-        )
+from tools.base import ToolContext, ToolOutput, ToolSpec
+from tools.querylang import QueryInput
 
 
 class CountInput(QueryInput):

@@ -8,19 +8,18 @@ Also home of the small result-bounding helpers the other tools share (``json_siz
 
 from __future__ import annotations
 
-import json
 import secrets
 import weakref
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, WithJsonSchema
-from pydantic_core import PydanticSerializationError, to_json
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec, example_from
-from tools.counts import QueryInput
 from tools.errors import CursorExpired, InputError
 from tools.export_pages import ExportPages, Page
 from tools.models import iso_compact, iso_epoch
+from tools.querylang import QueryInput
+from tools.results import json_size, take_within
 
 ExportKind = Literal["events", "profiles"]
 
@@ -32,9 +31,9 @@ _NEXT_TOOL: dict[str, str] = {
 }
 _ENVELOPE_BYTES = 600  # room for cursor, flags and next_step around the records
 _HANDLE_MAX_LEN = 40
-MAX_RECORDS = "Max records now."  # handles are ``ct_`` + a few characters; CleverTap cursors are far longer
-BATCH = "Records per CleverTap page (a result holds ~60 KB; the rest by cursor)."
-FIELDS = "Keep only these keys (dotted: event_props.Amount): more records per call."
+MAX_RECORDS_DOC = "Max records now."  # handles are ``ct_`` + a few characters; CleverTap cursors are far longer
+BATCH_DOC = "Records per CleverTap page (a result holds ~60 KB; the rest by cursor)."
+FIELDS_DOC = "Keep only these keys (dotted: event_props.Amount): more records per call."
 # Where a bare or relative field name is also looked for, in this order.
 _FIELD_ROOTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "events": (("event_props",), ("profile",), ("profile", "profileData"), ("session_props",)),
@@ -43,71 +42,19 @@ _FIELD_ROOTS: dict[str, tuple[tuple[str, ...], ...]] = {
 _MISSING = object()
 
 
-# -- bounding helpers (shared) ----------------------------------------------------------------------------------------
-
-
-def json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact UTF-8 JSON (what the server sends). Runs once per exported record, so
-    pydantic-core's encoder measures (much faster than ``json.dumps``); what it refuses, such as a lone
-    surrogate an upstream escaped, is measured by the standard library."""
-    try:
-        return len(to_json(value, fallback=str))
-    except (PydanticSerializationError, ValueError, TypeError, RecursionError):
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-        return len(text.encode("utf-8", "surrogatepass"))
-
-
-def take_within(items: list[Any], max_bytes: int, *, min_items: int = 1) -> int:
-    """How many leading ``items`` fit in ``max_bytes`` of JSON (at least ``min_items`` so that paging progresses)."""
-    used = 2
-    for n, item in enumerate(items):
-        used += json_size(item) + 1
-        if used > max_bytes:
-            return max(n, min(min_items, len(items)))
-    return len(items)
-
-
-def bound_json(value: Any, max_bytes: int) -> tuple[Any, str | None]:
-    """``value`` cut to about ``max_bytes`` of JSON, still valid JSON; the note says what was cut (None: nothing)."""
-    if json_size(value) <= max_bytes:
-        return value, None
-    if isinstance(value, list):
-        n = take_within(value, max_bytes, min_items=0)
-        return value[:n], f"kept the first {n} of {len(value)} items"
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        notes: list[str] = []
-        budget = max_bytes - 2
-        for key, item in value.items():
-            size = json_size(item) + json_size(key) + 2
-            if size <= budget:
-                out[key] = item
-                budget -= size
-            elif isinstance(item, (list, dict)) and budget > 200:
-                cut, note = bound_json(item, budget - json_size(key) - 2)
-                out[key] = cut
-                budget -= json_size(cut) + json_size(key) + 2
-                notes.append(f"'{key}': {note}")
-            else:
-                notes.append(f"'{key}' dropped")
-        return out, "; ".join(notes)
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text[: max(0, max_bytes // 2)], "text cut"
-
-
 # -- models ------------------------------------------------------------------------------------------------------------
 
 
 class ExportInput(QueryInput):
-    batch_size: int = Field(100, ge=1, le=5000, description=BATCH)
+    batch_size: int = Field(100, ge=1, le=5000, description=BATCH_DOC)
     fields: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=300)]] | None,
         WithJsonSchema({"type": "array", "items": {"type": "string"}}),
-    ] = Field(None, min_length=1, max_length=100, description=FIELDS)
+    ] = Field(None, min_length=1, max_length=100, description=FIELDS_DOC)
     app: bool = Field(False, description="Add app/device fields.")
     events: bool = Field(True, description="Add event summaries.")
     profile: bool = Field(True, description="Add custom profile fields.")
-    max_records: int | None = Field(None, ge=1, le=5000, description=MAX_RECORDS)
+    max_records: int | None = Field(None, ge=1, le=5000, description=MAX_RECORDS_DOC)
 
     def flags(self) -> dict[str, bool]:
         """Only the flags that differ from CleverTap's defaults (app=false, events=true, profile=true)."""
@@ -123,7 +70,7 @@ class ExportInput(QueryInput):
 
 class CursorInput(ToolInput):
     cursor: str = Field(min_length=1, max_length=20_000, description="From the previous reply.")
-    max_records: int | None = Field(None, ge=1, le=5000, description=MAX_RECORDS)
+    max_records: int | None = Field(None, ge=1, le=5000, description=MAX_RECORDS_DOC)
 
 
 class ExportOutput(ToolOutput):

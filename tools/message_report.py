@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.exports import take_within
-from tools.models import FROM, TO, Day, check_range, iso_compact, iso_epoch
+from tools.models import FROM_DOC, TO_DOC, Day, check_range, iso_compact, iso_epoch
+from tools.results import take_within
 
 PATH = "/1/message/report.json"
 METRICS = (
@@ -43,8 +43,8 @@ Csv = Annotated[str, BeforeValidator(_csv)]
 
 
 class MessageReportInput(ToolInput):
-    from_: Day = Field(alias="from", description=FROM)
-    to: Day = Field(description=TO)
+    from_: Day = Field(alias="from", description=FROM_DOC)
+    to: Day = Field(description=TO_DOC)
     channel: Csv | None = Field(None, description="push, email, sms, browser, inapp... (comma-separated)")
     status: Csv | None = Field(None, description="scheduled, running, stopped, completed")
     label: Csv | None = Field(None, description="Labels.")

@@ -1,4 +1,4 @@
-"""Input pieces shared by several tools: CleverTap dates (absolute and relative), timestamps, query-language operators.
+"""Pieces shared by several tools: CleverTap dates (absolute and relative), timestamps, operators, req_ids, numbers.
 
 Dates. Every date input takes a YYYYMMDD integer, an ISO date or date-time, or a relative form in UTC. A relative form
 names either one day ("today", "yesterday", "7 days ago", "1 week ago") or a range of days ("last 7 days", "last week",
@@ -199,8 +199,8 @@ FromDay = Annotated[int, BeforeValidator(_start), _DATE_SCHEMA]
 ToDay = Annotated[int, BeforeValidator(_end), _DATE_SCHEMA]
 # Picks the edge from the field's name (``from_`` first day, ``to`` last day): what shared inputs use.
 Day = Annotated[int, BeforeValidator(_by_field), _DATE_SCHEMA]
-FROM = "First day, inclusive: YYYYMMDD or relative ('30 days ago', 'last week')."
-TO = "Last day, inclusive ('today')."
+FROM_DOC = "First day, inclusive: YYYYMMDD or relative ('30 days ago', 'last week')."
+TO_DOC = "Last day, inclusive ('today')."
 
 
 # -- timestamps in results ---------------------------------------------------------------------------------------------
@@ -278,3 +278,22 @@ Operator = Literal[
     "exists",
     "not_exists",
 ]
+
+CONFIRM_DOC = "From the preview call."
+
+ReqId = Annotated[str | int | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})]
+Number = int | float
+
+
+def as_number(value: Any) -> Number | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return int(number) if number.is_integer() else number
+    return None

@@ -12,8 +12,8 @@ from pydantic import Field, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
 from tools.errors import ProfileNotFound
-from tools.exports import bound_json
 from tools.models import iso_epoch
+from tools.results import bound_json
 
 PATH = "/1/profile.json"
 # Keys of a platformInfo entry worth showing; a push token is a long secret-ish string, reported as a flag instead.

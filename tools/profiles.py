@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.campaigns import CONFIRM
 from tools.errors import CleverTapCredentialsError, CleverTapError, ProfileNotFound
+from tools.models import CONFIRM_DOC
 
 MAX_IDS = 100
 _LOOKUPS = 10
@@ -19,7 +19,7 @@ Ids = str | Annotated[list[str], Field(min_length=1, max_length=MAX_IDS)]
 class DeleteProfileInput(ToolInput):
     identity: Ids | None = Field(None, description="Identity, or a list of up to 100.")
     guid: Ids | None = Field(None, description="CleverTap ID(s), instead of identity.")
-    confirm_token: str | None = Field(None, description=CONFIRM)
+    confirm_token: str | None = Field(None, description=CONFIRM_DOC)
 
     @model_validator(mode="after")
     def _one(self) -> DeleteProfileInput:

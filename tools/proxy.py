@@ -14,9 +14,9 @@ from urllib.parse import unquote
 from pydantic import Field, field_validator
 
 from tools.base import ToolContext, ToolInput, ToolOutput, ToolSpec
-from tools.campaigns import CONFIRM
 from tools.errors import ConsentRequired, InputError
-from tools.exports import bound_json
+from tools.models import CONFIRM_DOC
+from tools.results import bound_json
 
 MAX_BODY_BYTES = 5_000_000
 UPLOAD_BATCH_LIMIT = 1000
@@ -70,7 +70,7 @@ class RequestInput(ToolInput):
     path: str = Field(min_length=4, max_length=2048, description="e.g. '/1/profile.json'.")
     query: dict[str, str | int | float | bool] | None = Field(None, description="Query parameters.")
     body: Any = Field(None, description="JSON body, up to 5 MB.")
-    confirm_token: str | None = Field(None, description=CONFIRM)
+    confirm_token: str | None = Field(None, description=CONFIRM_DOC)
 
     @field_validator("method", mode="before")
     @classmethod

@@ -10,9 +10,8 @@ from pydantic import Field
 
 from tools.base import ToolContext, ToolOutput, ToolSpec
 from tools.charts import bar_chart, draw
-from tools.counts import QueryInput
-from tools.models import to_date
-from tools.trends import ReqId, as_number
+from tools.models import ReqId, as_number, to_date
+from tools.querylang import QueryInput
 
 TOP_PATH = "/1/counts/top.json"
 GROUP = "top"

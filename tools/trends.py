@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, WithJsonSchema, model_validator
+from pydantic import Field, model_validator
 
 from tools.base import ToolContext, ToolOutput, ToolSpec
 from tools.charts import draw, line_chart
-from tools.counts import QueryInput
-from tools.models import to_date
+from tools.models import Number, ReqId, as_number, to_date
+from tools.querylang import QueryInput
 
 TRENDS_PATH = "/1/counts/trends.json"
 GROUP = "series"
 TREND_TYPE = {"day": "daily", "week": "weekly", "month": "monthly"}
-ReqId = Annotated[str | int | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})]
-Number = int | float
 
 
 class TrendsInput(QueryInput):
@@ -61,20 +59,6 @@ class TrendsOutput(ToolOutput):
     total: Number | None = Field(None, description="Sum of the series; for users, distinct users over the range.")
     req_id: ReqId = None
     next_step: str | None = None
-
-
-def as_number(value: Any) -> Number | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return None
-        return int(number) if number.is_integer() else number
-    return None
 
 
 def _bucket_start(key: str, unit: str) -> _dt.date | None:

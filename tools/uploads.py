@@ -20,7 +20,7 @@ from typing_extensions import NotRequired, TypedDict
 
 from tools.api import RecordKind, UploadResult
 from tools.base import UNIQUE, ToolContext, ToolInput, ToolOutput, ToolSpec, compact_schema
-from tools.exports import json_size
+from tools.results import json_size
 
 MAX_RECORDS = 200_000
 # No legitimate record comes near this (CleverTap: 512-byte values, 256 custom keys); a 100 MB value is never sent.

@@ -478,7 +478,7 @@ class App:
             self.runtime.consent.verify(spec.name, args, token)
         assert spec.action_key is not None
         run = await self.runtime.executor.run_action(spec.action_key, args)
-        from tools.exports import bound_json
+        from tools.results import bound_json
 
         output, cut = bound_json(run.output, self.runtime.settings.max_result_bytes - 500)
         out: dict[str, Any] = {"output": output}
