@@ -17,7 +17,7 @@ import httpx
 import pytest
 from mcp import Client
 
-from server.backends import retry
+from server.backends import network, retry
 from server.backends.sandbox import SandboxConfig, create_app
 from tests.fakes.membrane import FakeMembrane, running_fake_membrane, serve_asgi
 from tests.fakes.quirky_clevertap import QuirkyCleverTap, Reply
@@ -370,14 +370,14 @@ def request() -> httpx.Request:
 @pytest.mark.parametrize("layer", [CleverTapError, MembraneError])
 def test_one_network_error_mapping_for_both_layers(exc: Exception, words: str, layer: type[UpstreamError]) -> None:
     name = "CleverTap" if layer is CleverTapError else "Membrane"
-    error = retry.network_error(exc, error_cls=layer, upstream=name, host="h:1", what="doing x", check="SETTING")
+    error = network.network_error(exc, error_cls=layer, upstream=name, host="h:1", what="doing x", check="SETTING")
     assert isinstance(error, layer) and error.retryable and error.details == {"host": "h:1"}
     assert words in error.message and f"{name} at h:1" in error.message and "while doing x" in error.message
     assert error.hint
 
 
 def test_an_invalid_url_is_the_callers_input() -> None:
-    error = retry.network_error(
+    error = network.network_error(
         httpx.InvalidURL("bad"), error_cls=CleverTapError, upstream="CleverTap", host="h", check="X"
     )
     assert isinstance(error, InputError)

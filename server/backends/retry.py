@@ -5,8 +5,10 @@ Used by the CleverTap wire client (``server.backends.clevertap``) and the Membra
 * ``call_deadline`` / ``remaining_budget``: one total time budget per tool call, shared by every request inside it;
 * ``Backoff``: jittered exponential waits honouring ``Retry-After``, capped at ``MAX_RETRY_WAIT_S``;
 * ``retried``: reads retried on retryable errors inside the budget; writes sent once, their lost answers marked by
-  ``uncertain_write`` ("may or may not have been applied");
-* ``network_error``: the one mapping of httpx exceptions to errors that name the layer, the host and what to do.
+  ``uncertain_write`` ("may or may not have been applied").
+
+The mapping of network failures to errors is ``server.backends.network``: it needs httpx, which this module (imported
+at start-up by the wire client) does not.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio
-import httpx
 
-from tools.errors import InputError, ToolFailure, UpstreamError
+from tools.errors import ToolFailure, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -192,47 +193,3 @@ async def retried(
             raise give_up(error, attempt, retry_after, True) from None
         log.info("retrying %s in %.1f s after: %s", what, wait, error.message)
         await sleep(wait)
-
-
-NETWORK_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
-
-
-def network_error(
-    exc: Exception,
-    *,
-    error_cls: type[UpstreamError],
-    upstream: str,
-    host: str,
-    what: str | None = None,
-    check: str,
-) -> ToolFailure:
-    """The error for an httpx exception raised while talking to ``upstream`` (CleverTap, Membrane) at ``host``.
-
-    Every network failure is retryable (nothing usable came back); ``check`` names the settings to look at when
-    the host cannot be reached. An invalid URL is the caller's input.
-    """
-    during = f" while {what}" if what else ""
-    kind = type(exc).__name__
-    if isinstance(exc, httpx.InvalidURL):
-        return InputError(f"invalid request URL{during}: {exc}")
-    if isinstance(exc, httpx.TimeoutException):
-        return error_cls(
-            f"timed out waiting for {upstream} at {host}{during}: no answer in time ({kind}).",
-            retryable=True,
-            hint=f"{upstream} did not answer in time: try again in a moment; if it keeps happening, check the "
-            f"network or {check}.",
-            details={"host": host},
-        )
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
-        return error_cls(
-            f"the connection to {upstream} at {host} broke before a complete answer{during} ({kind}: {exc}).",
-            retryable=True,
-            hint=f"{upstream} or the network dropped the connection: try again in a moment.",
-            details={"host": host},
-        )
-    return error_cls(
-        f"Could not reach {upstream} at {host}{during} ({kind}: {exc}).",
-        retryable=True,
-        hint=f"Check the network and {check}, then try again.",
-        details={"host": host},
-    )

@@ -19,7 +19,7 @@ from pydantic_core import from_json
 
 from server.backends import LocalActions
 from server.backends.bounded import AnswerTooLarge, read_capped
-from server.backends.retry import NETWORK_ERRORS, network_error
+from server.backends.network import NETWORK_ERRORS, network_error
 from server.backends.tls import shared_tls_context
 from server.codec.gcpause import gc_paused
 from server.codec.wirejson import strict_json

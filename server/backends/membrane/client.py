@@ -18,7 +18,8 @@ import httpx
 
 from server.backends.bounded import AnswerTooLarge, read_capped
 from server.backends.membrane.auth import TokenSource, scrub
-from server.backends.retry import NETWORK_ERRORS, network_error, retry_after_s
+from server.backends.network import NETWORK_ERRORS, network_error
+from server.backends.retry import retry_after_s
 from server.backends.tls import shared_tls_context
 from tools.errors import InputError, MembraneError
 
