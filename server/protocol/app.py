@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import mcp.types as types
@@ -123,6 +123,24 @@ def ok_result(
         if scrub.holds_secret(text):
             return error_result(_WITHHELD)
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], structured_content=structured)
+
+
+def wire_result(result: types.CallToolResult) -> dict[str, Any]:
+    """``result`` in wire form, its structured content as it is (already JSON, see ``ok_result``).
+
+    Returned as a model, the SDK dumps the whole result, structured copy included, and then validates and dumps that
+    dict again; returned as a dict, the first walk over a page of records is skipped."""
+    out: dict[str, Any] = {
+        "content": [block.model_dump(by_alias=True, mode="json", exclude_none=True) for block in result.content],
+        "isError": result.is_error,
+    }
+    if result.structured_content is not None:
+        out["structuredContent"] = result.structured_content
+    if result.meta:
+        out["_meta"] = result.meta
+    if result.result_type is not None:
+        out["resultType"] = result.result_type
+    return out
 
 
 def _encode(structured: dict[str, Any]) -> tuple[str, bool]:
@@ -260,9 +278,7 @@ class App:
         return types.ListToolsResult(tools=self.tools())
 
     # -- tools/call ---------------------------------------------------------------------------------------------
-    async def call_tool(
-        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> dict[str, Any]:
         with call_scope(params.name) as scope:
             try:
                 result, outcome, structured = await self._answer(ctx, params)
@@ -277,7 +293,7 @@ class App:
                 await ctx.session.send_tool_list_changed()
             except Exception:
                 log.debug("could not send tools/list_changed", exc_info=True)
-        return result
+        return wire_result(result)
 
     async def _answer(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -501,7 +517,9 @@ def build_server(runtime: Runtime, *, runtime_for: RuntimeResolver | None = None
         version=VERSION,
         title="CleverTap",
         on_list_tools=app.scoped(app.list_tools),
-        on_call_tool=app.scoped(app.call_tool),
+        # The runner takes a handler's result as a model or as a wire-form dict (``mcp.server.context.HandlerResult``);
+        # the low-level signature only names the model.
+        on_call_tool=cast(Any, app.scoped(app.call_tool)),
         on_list_resources=resources.list_resources,
         on_read_resource=resources.read_resource,
         on_list_resource_templates=resources.list_resource_templates,
