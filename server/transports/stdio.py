@@ -12,9 +12,9 @@ parser refuses (a lone surrogate escape, deep nesting) is parsed by ``json``, th
 values still reach the tools, which say what is wrong with them. The SDK's descriptor handling is reused: while
 serving, fd 0 and fd 1 point elsewhere, so a stray print cannot corrupt the wire.
 
-Waiting: where the event loop can watch the descriptors (pipes, sockets, terminals), the server waits for stdin to be
-readable and stdout to be writable in the loop and then reads or writes without blocking, instead of handing every
-frame to a worker thread and back; a regular file, or a loop that cannot watch descriptors, uses the thread.
+Waiting: where the event loop can watch stdin (a pipe, socket or terminal), the server waits for it to be readable in
+the loop and then reads without blocking, and a frame of at most PIPE_BUF bytes to a stdout pipe is written once the
+pipe is writable, instead of handing every frame to a worker thread and back; anything else uses the thread.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import select
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -150,7 +151,10 @@ class _Watch:
 
     def __init__(self, stdin: Any, stdout: Any) -> None:
         self.input: int | None = _fileno(stdin)
-        self.output: int | None = _fileno(stdout)
+        # Only a pipe promises room for a whole PIPE_BUF write once writable; a socket or terminal with a little room
+        # could block the loop inside the write, so those write from the thread.
+        output = _fileno(stdout)
+        self.output: int | None = output if output is not None and _is_pipe(output) else None
 
     async def readable(self) -> bool:
         assert self.input is not None
@@ -169,6 +173,13 @@ class _Watch:
             self.output = None
             return False
         return True
+
+
+def _is_pipe(fd: int) -> bool:
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 def _fileno(stream: Any) -> int | None:
