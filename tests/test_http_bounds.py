@@ -12,11 +12,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import weakref
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,7 +24,7 @@ import httpx
 import pytest
 
 from server.transports.http import RuntimePool
-from tests.helpers import ROOT, child_env, day, free_port, make_runtime
+from tests.helpers import ROOT, child_env, day, free_port, make_runtime, serving
 
 TOKEN = "bounds-http-token-0123456789"
 CALL = {
@@ -151,16 +150,8 @@ def refusing_membrane() -> Iterator[str]:
 
         do_GET = do_POST = _answer
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def open_sockets(pid: int) -> int:

@@ -7,10 +7,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from server.state.redis_store import RedisHandleStore
 from server.transports.http import HostGuard, HttpOptions, RuntimePool, is_loopback
-from tests.helpers import ROOT, child_env, day, err, make_runtime, ok, sandbox_http
+from tests.helpers import ROOT, child_env, day, err, make_runtime, ok, sandbox_http, serving
 from tools.names import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio
@@ -189,17 +188,8 @@ def fake_membrane() -> Iterator[tuple[str, list[str]]]:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, seen
 
 
 async def test_membrane_token_header_selects_a_per_user_runtime() -> None:

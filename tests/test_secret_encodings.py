@@ -9,9 +9,8 @@ import binascii
 import contextlib
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
@@ -19,7 +18,7 @@ import pytest
 
 from server.config import load_settings
 from server.runtime import Runtime
-from tests.helpers import err, mcp_client, ok, text
+from tests.helpers import err, mcp_client, ok, serving, text
 
 pytestmark = pytest.mark.anyio
 
@@ -66,17 +65,8 @@ def echo_upstream() -> Iterator[str]:
 
         do_GET = do_POST = _answer
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 _B64ISH = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")

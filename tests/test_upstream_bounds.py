@@ -5,16 +5,14 @@ RSS of a real stdio server subprocess fed a 300 MB answer is read from /proc."""
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from server.config import load_settings
 from server.runtime import Runtime
-from tests.helpers import child_env, err, mcp_client, ok, peak_rss_kib
+from tests.helpers import child_env, err, mcp_client, ok, peak_rss_kib, serving
 from tests.stdio_raw import StdioServer
 
 MIB = 1024 * 1024
@@ -56,17 +54,8 @@ def huge_upstream(total: int, *, declare: bool) -> Iterator[tuple[str, list[int]
 
         do_GET = do_POST = _answer
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", sent
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, sent
 
 
 def test_a_300_mb_answer_is_refused_as_it_streams_and_never_held() -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import anyio
@@ -18,6 +17,7 @@ from server.backends.clevertap import CleverTapClient, base_url_for, error_text,
 from server.backends.clevertap.executor import HttpExecutor, UnconfiguredExecutor, encode_query, join_path
 from server.backends.clevertap.regions import REGIONS
 from tests.fakes.quirky_clevertap import IN_PROGRESS, NetworkFailure, QuirkyCleverTap, Reply, Seen
+from tests.helpers import serving
 from tools.api import ActionInfo, ActionRun, ConnectResult, CountResult
 from tools.errors import (
     CleverTapCredentialsError,
@@ -254,17 +254,8 @@ def real_server() -> Iterator[tuple[str, list[str]]]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url, received
 
 
 async def test_cursor_bytes_arrive_verbatim_over_real_http(real_server: tuple[str, list[str]]) -> None:
