@@ -367,28 +367,26 @@ def warm_up(base: str, deadline: float) -> None:
         raise BenchError(f"the sandbox did not accept the warm-up upload: {answer}")
 
 
-def run_floor_upload(base: str, n: int, start_ts: int, offset: int, timeout_s: float) -> dict[str, Any]:
-    cmd = [*HTTPX_FLOOR, "--base-url", base, "--n", str(n), "--start-ts", str(start_ts), "--offset", str(offset)]
+def _run_floor(cmd: list[str], what: str, timeout_s: float) -> dict[str, Any]:
+    """Run a floor script; its last stdout line is its JSON result."""
     try:
         done = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        raise BenchError(f"the httpx floor did not finish within {timeout_s:.0f} s") from None
+        raise BenchError(f"the {what} did not finish within {timeout_s:.0f} s") from None
     if done.returncode != 0:
-        raise BenchError(f"the httpx floor failed ({done.returncode}): {done.stdout[-500:]!r} {done.stderr[-1500:]!r}")
+        raise BenchError(f"the {what} failed ({done.returncode}): {done.stdout[-500:]!r} {done.stderr[-1500:]!r}")
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return result
+
+
+def run_floor_upload(base: str, n: int, start_ts: int, offset: int, timeout_s: float) -> dict[str, Any]:
+    cmd = [*HTTPX_FLOOR, "--base-url", base, "--n", str(n), "--start-ts", str(start_ts), "--offset", str(offset)]
+    return _run_floor(cmd, "httpx floor", timeout_s)
 
 
 def run_floor_export(base: str, date_int: int, timeout_s: float) -> dict[str, Any]:
     cmd = [*EXPORT_FLOOR, "--base-url", base, "--event", EVENT_NAME, "--day", str(date_int), "--batch-size", "5000"]
-    try:
-        done = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"the httpx export floor did not finish within {timeout_s:.0f} s") from None
-    if done.returncode != 0:
-        raise BenchError(f"the httpx export floor failed ({done.returncode}): {done.stderr[-1500:]!r}")
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return _run_floor(cmd, "httpx export floor", timeout_s)
 
 
 # -- machine -------------------------------------------------------------------------------------------------------
