@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -74,6 +76,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_forkserver: dict[str, Any] = {}
+_forkserver_lock = threading.Lock()
+
+
+def server_command(*args: str, real: bool = False) -> list[str]:
+    """The command line of a ``python -m server args...`` subprocess.
+
+    By default it goes through this test process's fork server (``tests/forkserver.py``), which has the server's
+    imports loaded already. ``real=True`` (or ``CLEVERTAP_TESTS_FORKSERVER=0`` in the environment) runs a fresh
+    interpreter: for tests about the process itself (imports, memory, descriptors by pid)."""
+    if real or os.environ.get("CLEVERTAP_TESTS_FORKSERVER") == "0":
+        return [sys.executable, "-m", "server", *args]
+    return [sys.executable, "-I", "-S", str(ROOT / "tests" / "launch_server.py"), _forkserver_socket(), *args]
+
+
+def _forkserver_socket() -> str:
+    with _forkserver_lock:
+        if _forkserver.get("pid") != os.getpid():  # started lazily, once per test process
+            folder = tempfile.mkdtemp(prefix="clevertap-mcp-fork-")
+            path = os.path.join(folder, "sock")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.forkserver", path],
+                cwd=ROOT,
+                env=child_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            assert proc.stdout is not None
+            if proc.stdout.readline() != b"ready\n":
+                raise RuntimeError(f"the fork server did not start (exit {proc.wait()})")
+
+            def stop() -> None:
+                assert proc.stdin is not None
+                proc.stdin.close()  # the fork server kills what it still runs and exits
+                proc.wait(timeout=30)
+                shutil.rmtree(folder, ignore_errors=True)
+
+            atexit.register(stop)
+            _forkserver.update(pid=os.getpid(), path=path)
+        return str(_forkserver["path"])
+
+
 def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEVERTAP_", "MEMBRANE_"))}
     env.update(extra)
@@ -82,12 +126,16 @@ def child_env(**extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def loopback_server(argv: list[str], port: int) -> Iterator[str]:
-    """``python argv...`` in a subprocess that listens on 127.0.0.1:``port``; yields its base URL once it accepts
-    connections, and stops it on exit."""
+    """``argv`` (run by ``python`` unless it starts with the interpreter) in a subprocess that listens on
+    127.0.0.1:``port``; yields its base URL once it accepts connections, and stops it on exit."""
     # stderr goes to a file, not a pipe nobody drains: a chatty server must not block on a full pipe.
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        [sys.executable, *argv], cwd=ROOT, env=child_env(), stdout=subprocess.DEVNULL, stderr=stderr
+        argv if argv[0] == sys.executable else [sys.executable, *argv],
+        cwd=ROOT,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
     )
     try:
         deadline = time.monotonic() + 60
@@ -114,7 +162,7 @@ def loopback_server(argv: list[str], port: int) -> Iterator[str]:
 def sandbox_http(*args: str) -> Iterator[str]:
     """`clevertap-mcp sandbox serve` in a subprocess on a free loopback port; yields its base URL."""
     port = free_port()
-    with loopback_server(["-m", "server", "sandbox", "serve", "--port", str(port), *args], port) as url:
+    with loopback_server(server_command("sandbox", "serve", "--port", str(port), *args), port) as url:
         yield url
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from typing import IO, Any
 
-from tests.helpers import ROOT, child_env
+from tests.helpers import ROOT, child_env, server_command
 from tools.names import TOOL_NAMES
 
 READ_TIMEOUT_S = 120.0  # a hang guard: a loaded machine running several servers at once is slow to start them
@@ -27,9 +26,10 @@ def strict_json(text: str) -> Any:
 
 
 class StdioServer:
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None, *, real: bool = False) -> None:
+        """``real``: a fresh interpreter, for tests that read the process itself by pid (see ``server_command``)."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", *args],
+            server_command(*args, real=real),
             cwd=ROOT,
             env=env if env is not None else child_env(),
             stdin=subprocess.PIPE,

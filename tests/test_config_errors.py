@@ -4,13 +4,12 @@ said at start-up or by clevertap_connect, never an "Internal error"."""
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from server.config import Settings
 from server.runtime import Runtime
-from tests.helpers import ROOT, child_env, err, mcp_client, ok
+from tests.helpers import ROOT, child_env, err, mcp_client, ok, server_command
 
 pytestmark = pytest.mark.anyio
 
@@ -62,9 +61,7 @@ async def test_connect_reports_an_unknown_region_as_configuration() -> None:
 def test_the_server_refuses_to_start_with_a_bad_setting(env: dict[str, str], said: str) -> None:
     """A real stdio server: exit code 2 and one readable line on stderr, nothing on stdout."""
     full = child_env(CLEVERTAP_ACCOUNT_ID="ACC-1", CLEVERTAP_PASSCODE="pass-abcdef", **env)
-    proc = subprocess.run(
-        [sys.executable, "-m", "server"], cwd=ROOT, env=full, input=b"", capture_output=True, timeout=60
-    )
+    proc = subprocess.run(server_command(), cwd=ROOT, env=full, input=b"", capture_output=True, timeout=60)
     stderr = proc.stderr.decode()
     assert proc.returncode == 2, stderr
     assert said in stderr and "Traceback" not in stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from mcp import Client
 
 from server.state.redis_store import RedisHandleStore
 from tests.fakes.membrane import FakeMembrane, running_fake_membrane
-from tests.helpers import ROOT, child_env, day, err, make_runtime, mcp_client, ok
+from tests.helpers import ROOT, child_env, day, err, make_runtime, mcp_client, ok, server_command
 from tests.upstream import Upstream, direct, served_sandbox
 
 pytestmark = pytest.mark.anyio
@@ -340,7 +339,7 @@ def test_an_audit_log_that_cannot_be_written_stops_the_server_at_start_up(tmp_pa
     blocker = tmp_path / "file"
     blocker.write_text("")
     proc = subprocess.run(
-        [sys.executable, "-m", "server", "--sandbox", "--audit-log", str(blocker / "audit.jsonl"), "tools"],
+        server_command("--sandbox", "--audit-log", str(blocker / "audit.jsonl"), "tools"),
         cwd=ROOT,
         env=child_env(),
         capture_output=True,

@@ -10,7 +10,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import weakref
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 from server.transports.http import RuntimePool
-from tests.helpers import ROOT, child_env, day, free_port, make_runtime, serving
+from tests.helpers import ROOT, child_env, day, free_port, make_runtime, server_command, serving
 
 TOKEN = "bounds-http-token-0123456789"
 CALL = {
@@ -44,14 +43,18 @@ HEADERS = {
 }
 
 
+Popen = subprocess.Popen[bytes]
+
+
 @contextlib.contextmanager
-def http_server(**env: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def http_server(env: dict[str, str] | None = None, *, real: bool = False) -> Iterator[tuple[int, Popen]]:
+    """The HTTP transport in a subprocess; ``real``: a fresh interpreter, whose descriptors are read by pid."""
     port = free_port()
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+        server_command("--transport", "http", "--host", "127.0.0.1", "--port", str(port), real=real),
         cwd=ROOT,
-        env=child_env(CLEVERTAP_MCP_HTTP_TOKEN=TOKEN, **env),
+        env=child_env(CLEVERTAP_MCP_HTTP_TOKEN=TOKEN, **(env or {})),
         stdout=subprocess.DEVNULL,
         stderr=stderr,
     )
@@ -93,7 +96,7 @@ def test_silent_half_sent_stalled_and_idle_connections_are_closed() -> None:
         "CLEVERTAP_MCP_HTTP_BODY_TIMEOUT": "1",
         "CLEVERTAP_MCP_HTTP_IDLE_TIMEOUT": "1",
     }
-    with http_server(**env) as (port, _):
+    with http_server(env) as (port, _):
         host = f"Host: 127.0.0.1:{port}\r\n"
         with socket.create_connection(("127.0.0.1", port)) as silent:
             assert read_all(silent) == b""
@@ -117,7 +120,7 @@ def test_silent_half_sent_stalled_and_idle_connections_are_closed() -> None:
 
 
 def test_a_body_past_the_limit_gets_413() -> None:
-    with http_server(CLEVERTAP_MCP_MAX_FRAME_BYTES="65536") as (port, _):
+    with http_server({"CLEVERTAP_MCP_MAX_FRAME_BYTES": "65536"}) as (port, _):
         url = f"http://127.0.0.1:{port}/mcp"
         big = {**CALL, "params": {"name": "clevertap_search_actions", "arguments": {"intent": "x" * 100_000}}}
         declared = httpx.post(url, headers=HEADERS, json=big, timeout=60)
@@ -168,7 +171,10 @@ def sockets_after_distinct_tokens(cap: int, tokens: int) -> tuple[int, int]:
     each of whose runtimes reaches (a refusing) Membrane over a kept-alive connection, with ``cap`` runtimes kept."""
     with (
         refusing_membrane() as membrane,
-        http_server(MEMBRANE_API_URL=membrane, CLEVERTAP_MCP_MAX_USER_RUNTIMES=str(cap)) as (port, proc),
+        http_server({"MEMBRANE_API_URL": membrane, "CLEVERTAP_MCP_MAX_USER_RUNTIMES": str(cap)}, real=True) as (
+            port,
+            proc,
+        ),
     ):
         url = f"http://127.0.0.1:{port}/mcp"
         with httpx.Client(timeout=60) as http:

@@ -6,7 +6,6 @@ import contextlib
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler
@@ -21,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from server.state.redis_store import RedisHandleStore
 from server.transports.http import HostGuard, HttpOptions, RuntimePool, is_loopback
-from tests.helpers import ROOT, child_env, day, err, make_runtime, ok, sandbox_http, serving
+from tests.helpers import ROOT, child_env, day, err, make_runtime, ok, sandbox_http, server_command, serving
 from tools.names import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio
@@ -64,7 +63,7 @@ def http_server(*flags: str, **env: str) -> Iterator[str]:
     """``clevertap-mcp --transport http`` in a subprocess; yields the /mcp URL."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", *flags, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)],
+        server_command(*flags, "--transport", "http", "--host", "127.0.0.1", "--port", str(port)),
         cwd=ROOT,
         env=child_env(**env),
         stdout=subprocess.PIPE,
@@ -159,7 +158,7 @@ async def test_dns_rebinding_is_refused_before_auth(sandbox_url: str) -> None:
 
 def test_refuses_a_public_address_without_a_token() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "server", "--sandbox", "--transport", "http", "--host", "0.0.0.0", "--port", "1"],
+        server_command("--sandbox", "--transport", "http", "--host", "0.0.0.0", "--port", "1"),
         cwd=ROOT,
         env=child_env(),
         capture_output=True,

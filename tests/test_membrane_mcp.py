@@ -19,7 +19,7 @@ from mcp import Client, StdioServerParameters
 
 from server.backends.sandbox import SandboxConfig, create_app
 from tests.fakes.membrane import LIVE_ACTIONS, FakeMembrane, running_fake_membrane
-from tests.helpers import ROOT, child_env, day, err, make_runtime, mcp_client, ok
+from tests.helpers import ROOT, child_env, day, err, make_runtime, mcp_client, ok, server_command
 from tools.catalog import CATALOG, by_action
 from tools.names import TOOL_NAMES
 
@@ -452,7 +452,7 @@ async def test_stdio_from_nothing_to_every_kind_of_call(mode: str, tmp_path: Pat
     notes = Notes()
     with running_fake_membrane(clevertap_app=sandbox(), tokens={TOKEN}, build_seconds=0.2) as (url, fake):
         env = child_env(MEMBRANE_TOKEN=TOKEN, MEMBRANE_API_URL=url, CLEVERTAP_MCP_STATE_DIR=str(tmp_path))
-        params = StdioServerParameters(command=sys.executable, args=["-m", "server"], cwd=str(ROOT), env=env)
+        params = StdioServerParameters(command=sys.executable, args=server_command()[1:], cwd=str(ROOT), env=env)
         async with Client(params, mode=mode, message_handler=notes) as client:
             assert {t.name for t in (await client.list_tools()).tools} == set(TOOL_NAMES)
             pending = ok(await client.call_tool("clevertap_connect", {"wait_seconds": 5}))

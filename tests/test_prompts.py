@@ -13,7 +13,7 @@ import mcp.types as types
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.helpers import ROOT, child_env, make_runtime, mcp_client
+from tests.helpers import ROOT, child_env, make_runtime, mcp_client, server_command
 
 pytestmark = pytest.mark.anyio
 
@@ -141,7 +141,7 @@ async def test_catalog_resource_lists_the_prompts() -> None:
 
 async def test_prompts_over_real_stdio() -> None:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server", "--sandbox"], cwd=str(ROOT), env=child_env()
+        command=sys.executable, args=server_command("--sandbox")[1:], cwd=str(ROOT), env=child_env()
     )
     async with Client(params, mode="legacy") as client:
         assert [p.name for p in (await client.list_prompts()).prompts] == NAMES

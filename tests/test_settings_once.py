@@ -26,7 +26,7 @@ from server.config import LAUNCHER_VARIABLES, Settings, declarations, environmen
 from server.runtime import Runtime
 from server.transports.http import HttpOptions
 from tests.fakes.membrane import running_fake_membrane
-from tests.helpers import ROOT, child_env, day, make_runtime, mcp_client, ok, text
+from tests.helpers import ROOT, child_env, day, make_runtime, mcp_client, ok, server_command, text
 from tests.test_http_transport import http_client, http_server
 from tools.catalog import CATALOG
 
@@ -182,7 +182,7 @@ def test_scan_store_size_and_state_folder_reach_the_runtime(tmp_path: Path) -> N
 def listed(*flags: str, **env: str) -> list[str]:
     """``clevertap-mcp --sandbox [flags] tools`` in a subprocess (an MCP client session inside): the listed names."""
     proc = subprocess.run(
-        [sys.executable, "-m", "server", "--sandbox", *flags, "tools"],
+        server_command("--sandbox", *flags, "tools"),
         cwd=ROOT,
         env=child_env(**env),
         capture_output=True,
@@ -222,7 +222,7 @@ async def test_state_folder_from_the_environment_reaches_membrane_over_stdio(tmp
     state = tmp_path / "remembered"
     with running_fake_membrane(tokens={TOKEN}, build_seconds=0.0) as (url, fake):
         env = child_env(MEMBRANE_TOKEN=TOKEN, MEMBRANE_API_URL=url, CLEVERTAP_MCP_STATE_DIR=str(state))
-        params = StdioServerParameters(command=sys.executable, args=["-m", "server"], cwd=str(ROOT), env=env)
+        params = StdioServerParameters(command=sys.executable, args=server_command()[1:], cwd=str(ROOT), env=env)
         async with Client(params, mode="legacy") as client:
             first = ok(await client.call_tool("clevertap_connect", {"wait_seconds": 5}))
             if first["state"] == "CLIENT_ACTION_REQUIRED":

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from mcp import Client, StdioServerParameters
 
-from tests.helpers import ROOT, child_env, day, err, ok, sandbox_http
+from tests.helpers import ROOT, child_env, day, err, ok, sandbox_http, server_command
 from tools.names import TOOL_NAMES
 
 pytestmark = pytest.mark.anyio
@@ -19,9 +18,9 @@ ARGS = {"event_name": "Charged", "from": day(-30), "to": day(0)}
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_stdio_session_in_each_protocol_era(mode: str) -> None:
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server", "--sandbox"], cwd=str(ROOT), env=child_env()
-    )
+    # The legacy session runs a fresh ``python -m server``: the one stdio session here without the fork server.
+    command = server_command("--sandbox", real=mode == "legacy")
+    params = StdioServerParameters(command=command[0], args=command[1:], cwd=str(ROOT), env=child_env())
     async with Client(params, mode=mode) as client:
         expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
         assert client.protocol_version == expected
@@ -36,7 +35,7 @@ async def test_stdio_session_in_each_protocol_era(mode: str) -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        server_command(*args),
         cwd=ROOT,
         env=env or child_env(),
         capture_output=True,

@@ -16,7 +16,7 @@ LIMIT = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[StdioServer]:
-    srv = StdioServer([], env=child_env(CLEVERTAP_MCP_MAX_FRAME_BYTES=str(LIMIT)))
+    srv = StdioServer([], env=child_env(CLEVERTAP_MCP_MAX_FRAME_BYTES=str(LIMIT)), real=True)  # RSS by pid
     try:
         srv.initialize()
         yield srv

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import ROOT, child_env
+from tests.helpers import ROOT, child_env, server_command
 
 INIT = {
     "jsonrpc": "2.0",
@@ -53,7 +52,7 @@ def test_regular_files_for_stdin_and_stdout(tmp_path: Path) -> None:
     requests.write_bytes(REQUEST)
     with requests.open("rb") as stdin, out.open("wb") as stdout:
         done = subprocess.run(
-            [sys.executable, "-m", "server", "--sandbox"],
+            server_command("--sandbox"),
             cwd=ROOT,
             env=child_env(),
             stdin=stdin,
@@ -69,7 +68,7 @@ def test_a_socket_for_stdin_and_stdout() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "--sandbox"],
+            server_command("--sandbox"),
             cwd=ROOT,
             env=child_env(),
             stdin=theirs.fileno(),
@@ -94,7 +93,7 @@ def test_a_socket_for_stdin_and_stdout() -> None:
 
 def test_pipes_answer_every_call_in_order_of_ids() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "server", "--sandbox"],
+        server_command("--sandbox"),
         cwd=ROOT,
         env=child_env(),
         input=REQUEST,

@@ -66,7 +66,7 @@ def test_a_300_mb_answer_is_refused_as_it_streams_and_never_held() -> None:
             CLEVERTAP_API_BASE_URL=url,
             CLEVERTAP_MCP_MAX_UPSTREAM_BYTES=str(4 * MIB),
         )
-        server = StdioServer(["--backend", "clevertap"], env)
+        server = StdioServer(["--backend", "clevertap"], env, real=True)  # RSS by pid
         try:
             server.initialize()
             small = server.call_tool("clevertap_request", {"method": "GET", "path": "/1/now.json"})
