@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.regen import ENVIRONMENT, TARGETS, stale
+from scripts.regen import ENVIRONMENT, TARGETS, main, stale
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -39,7 +39,7 @@ def copy(tmp_path: Path) -> Path:
 
 
 def test_check_runs_as_a_script_and_fails_on_a_row_removed_by_hand(copy: Path) -> None:
-    assert regen("--check", "--root", str(copy)).returncode == 0
+    assert main(["--check", "--root", str(copy)]) == 0
     readme = (copy / "README.md").read_text()
     (copy / "README.md").write_text(re.sub(r"\n\| `clevertap_get_events` \|[^\n]*", "", readme, count=1))
     manifest = (copy / "manifest.json").read_text()
@@ -50,7 +50,7 @@ def test_check_runs_as_a_script_and_fails_on_a_row_removed_by_hand(copy: Path) -
     assert checked.returncode == 1
     assert "stale: README.md" in checked.stderr and "stale: manifest.json" in checked.stderr, checked.stderr
     assert "names.py" not in checked.stderr and "tools.json" not in checked.stderr
-    assert regen("--root", str(copy)).returncode == 0  # and the rewrite restores exactly what was removed
+    assert main(["--root", str(copy)]) == 0  # and the rewrite restores exactly what was removed
     assert [(copy / name).read_text() for name, _ in TARGETS] == [(ROOT / name).read_text() for name, _ in TARGETS]
 
 
