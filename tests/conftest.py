@@ -1,4 +1,4 @@
-"""Test session set-up: a private config, cache and state folder for the whole run, and no credentials."""
+"""Test session set-up: a private config, cache and state folder for the whole run, no credentials, one fork server."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ from typing import Any
 
 import pytest
 
+from tests import forkserver
+
 # Tests never touch the developer's real config or cache, and never reach the network. One folder per run, made by
 # the controller and handed to the xdist workers, so the sandbox's seed databases are generated once per run; the
 # controller removes it at the end.
 _TMP_KEY = "clevertap_mcp_tmp"
+# One fork server for the run's server subprocesses (tests/forkserver.py), started by the controller so that it loads
+# while the workers collect, and shared with them.
+_FORK_KEY = "clevertap_mcp_forkserver"
 
 # The suite starts many Python processes (xdist workers, stdio and HTTP servers, fakes). Where the machine sets
 # PYTHONDONTWRITEBYTECODE, every one of them compiles the project from source again, and pytest rewrites every test
@@ -21,6 +26,7 @@ _TMP_KEY = "clevertap_mcp_tmp"
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 _tmp: dict[str, str] = {}
+_handles: list[forkserver.Handle] = []
 
 
 def _use(folder: str) -> None:
@@ -34,14 +40,24 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     _use(workerinput[_TMP_KEY] if workerinput else tempfile.mkdtemp(prefix="clevertap-mcp-tests-"))
 
+    if workerinput and workerinput.get(_FORK_KEY):
+        os.environ[forkserver.SOCKET_ENV] = workerinput[_FORK_KEY]
+
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     node.workerinput[_TMP_KEY] = _tmp["path"]
+    if os.environ.get("CLEVERTAP_TESTS_FORKSERVER") != "0":
+        if _FORK_KEY not in _tmp:
+            _handles.append(forkserver.Handle(_tmp["path"]))
+            _tmp[_FORK_KEY] = _handles[0].path
+        node.workerinput[_FORK_KEY] = _tmp[_FORK_KEY]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput") and "path" in _tmp:
+        for handle in _handles:
+            handle.stop()
         shutil.rmtree(_tmp["path"], ignore_errors=True)
 
 

@@ -9,22 +9,29 @@ its already-imported image. The child takes those descriptors as 0, 1 and 2, rep
 The launcher waits for the child's exit status and ends the same way (same code, or killed by the same signal); it
 forwards SIGTERM, SIGINT and SIGHUP, and if the launcher is killed, the child is killed too.
 
-Tests that measure a process itself (its imports, its memory, its open descriptors by pid) keep a real
-``python -m server``: see ``tests.helpers.server_command(real=True)``.
+One fork server serves the whole run: the xdist controller starts it (``tests/conftest.py``) and hands its socket to
+the workers, so it preloads while they collect. A process without one (``-n 0``) starts its own on first use. Tests
+that measure a process itself (its imports, its memory, its open descriptors by pid) keep a real ``python -m server``:
+see ``tests.helpers.server_command(real=True)``.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import json
 import os
 import runpy
 import selectors
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 
 # What ``python -m server`` imports on its way to answering (stdio and HTTP, every backend), but nothing a test
@@ -38,6 +45,45 @@ PRELOAD = (
     "tools.catalog",
 )
 MAX_REQUEST_BYTES = 1 << 20
+SOCKET_ENV = "CLEVERTAP_TESTS_FORKSERVER_SOCKET"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_lock = threading.Lock()
+_own: dict[int, str] = {}  # pid of a test process -> the socket of the fork server it started for itself
+
+
+class Handle:
+    """A running fork server. It also ends when the process that started it exits (its stdin closes)."""
+
+    def __init__(self, folder: str) -> None:
+        self.path = os.path.join(folder, "forkserver.sock")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEVERTAP_", "MEMBRANE_"))}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.forkserver", self.path], cwd=ROOT, env=env, stdin=subprocess.PIPE
+        )
+
+    def stop(self) -> None:
+        """Close its stdin: it kills whatever it still runs, and exits."""
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=60)
+
+
+def socket_path(timeout_s: float = 120.0) -> str:
+    """The run's fork server socket (started by this process if the run has none), once it accepts connections."""
+    with _lock:
+        path = os.environ.get(SOCKET_ENV) or _own.get(os.getpid())
+        if path is None:
+            folder = tempfile.mkdtemp(prefix="clevertap-mcp-fork-")
+            handle = Handle(folder)
+            atexit.register(shutil.rmtree, folder, ignore_errors=True)
+            atexit.register(handle.stop)  # runs first
+            path = _own[os.getpid()] = handle.path
+    deadline = time.monotonic() + timeout_s  # a hang guard for a loaded machine, not a timing
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the fork server did not start within {timeout_s:.0f} s (socket {path})")
+        time.sleep(0.02)
+    return path
 
 
 @dataclass
@@ -81,14 +127,14 @@ def serve(path: str) -> Job:
     signal.signal(signal.SIGCHLD, lambda *_: None)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
+    listener.bind(path + ".tmp")
     listener.listen(64)
+    os.rename(path + ".tmp", path)  # the socket appears only once it accepts connections
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ, "accept")
     sel.register(wake_r, selectors.EVENT_READ, "reap")
     sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "parent")
     children: dict[int, socket.socket] = {}
-    print("ready", flush=True)
 
     while True:
         for key, _ in sel.select():

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import datetime as dt
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +22,7 @@ from mcp import Client
 from server.config import load_settings
 from server.protocol.app import build_server
 from server.runtime import Runtime
+from tests import forkserver
 from tools.api import Executor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,46 +75,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-_forkserver: dict[str, Any] = {}
-_forkserver_lock = threading.Lock()
-
-
 def server_command(*args: str, real: bool = False) -> list[str]:
     """The command line of a ``python -m server args...`` subprocess.
 
-    By default it goes through this test process's fork server (``tests/forkserver.py``), which has the server's
-    imports loaded already. ``real=True`` (or ``CLEVERTAP_TESTS_FORKSERVER=0`` in the environment) runs a fresh
+    By default it goes through the run's fork server (``tests/forkserver.py``), which has the server's imports
+    loaded already. ``real=True`` (or ``CLEVERTAP_TESTS_FORKSERVER=0`` in the environment) runs a fresh
     interpreter: for tests about the process itself (imports, memory, descriptors by pid)."""
     if real or os.environ.get("CLEVERTAP_TESTS_FORKSERVER") == "0":
         return [sys.executable, "-m", "server", *args]
-    return [sys.executable, "-I", "-S", str(ROOT / "tests" / "launch_server.py"), _forkserver_socket(), *args]
-
-
-def _forkserver_socket() -> str:
-    with _forkserver_lock:
-        if _forkserver.get("pid") != os.getpid():  # started lazily, once per test process
-            folder = tempfile.mkdtemp(prefix="clevertap-mcp-fork-")
-            path = os.path.join(folder, "sock")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.forkserver", path],
-                cwd=ROOT,
-                env=child_env(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-            )
-            assert proc.stdout is not None
-            if proc.stdout.readline() != b"ready\n":
-                raise RuntimeError(f"the fork server did not start (exit {proc.wait()})")
-
-            def stop() -> None:
-                assert proc.stdin is not None
-                proc.stdin.close()  # the fork server kills what it still runs and exits
-                proc.wait(timeout=30)
-                shutil.rmtree(folder, ignore_errors=True)
-
-            atexit.register(stop)
-            _forkserver.update(pid=os.getpid(), path=path)
-        return str(_forkserver["path"])
+    return [sys.executable, "-I", "-S", str(ROOT / "tests" / "launch_server.py"), forkserver.socket_path(), *args]
 
 
 def child_env(**extra: str) -> dict[str, str]:
