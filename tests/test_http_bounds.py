@@ -7,15 +7,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import os
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -47,12 +46,12 @@ Popen = subprocess.Popen[bytes]
 
 
 @contextlib.contextmanager
-def http_server(env: dict[str, str] | None = None, *, real: bool = False) -> Iterator[tuple[int, Popen]]:
-    """The HTTP transport in a subprocess; ``real``: a fresh interpreter, whose descriptors are read by pid."""
+def http_server(env: dict[str, str] | None = None) -> Iterator[tuple[int, Popen]]:
+    """The HTTP transport in a subprocess."""
     port = free_port()
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        server_command("--transport", "http", "--host", "127.0.0.1", "--port", str(port), real=real),
+        server_command("--transport", "http", "--host", "127.0.0.1", "--port", str(port)),
         cwd=ROOT,
         env=child_env(CLEVERTAP_MCP_HTTP_TOKEN=TOKEN, **(env or {})),
         stdout=subprocess.DEVNULL,
@@ -139,9 +138,25 @@ def test_a_body_past_the_limit_gets_413() -> None:
 
 
 @contextlib.contextmanager
-def refusing_membrane() -> Iterator[str]:
+def refusing_membrane() -> Iterator[tuple[str, Callable[[], int]]]:
+    """A Membrane that refuses every token; yields its URL and a count of the connections open to it right now."""
+    lock = threading.Lock()
+    open_now = [0]
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as Membrane: each client's pool keeps its connection open
+
+        def setup(self) -> None:
+            super().setup()
+            with lock:
+                open_now[0] += 1
+
+        def finish(self) -> None:  # runs when the client closed the connection (or it failed)
+            try:
+                super().finish()
+            finally:
+                with lock:
+                    open_now[0] -= 1
 
         def _answer(self) -> None:
             body = b'{"message": "invalid token"}'
@@ -154,27 +169,16 @@ def refusing_membrane() -> Iterator[str]:
         do_GET = do_POST = _answer
 
     with serving(Handler) as url:
-        yield url
+        yield url, lambda: open_now[0]
 
 
-def open_sockets(pid: int) -> int:
-    fds = Path(f"/proc/{pid}/fd")
-    count = 0
-    for fd in fds.iterdir():
-        with contextlib.suppress(OSError):  # a descriptor closed while we look
-            count += os.readlink(fd).startswith("socket:")
-    return count
-
-
-def sockets_after_distinct_tokens(cap: int, tokens: int) -> tuple[int, int]:
-    """Open sockets of a ``--transport http`` server before and after ``tokens`` distinct X-Membrane-Token users,
-    each of whose runtimes reaches (a refusing) Membrane over a kept-alive connection, with ``cap`` runtimes kept."""
+def connections_after_distinct_tokens(cap: int, tokens: int) -> tuple[int, int]:
+    """Connections a ``--transport http`` server keeps open to Membrane before and after ``tokens`` distinct
+    X-Membrane-Token users, each of whose runtimes reaches (a refusing) Membrane over a kept-alive connection, with
+    ``cap`` runtimes kept."""
     with (
-        refusing_membrane() as membrane,
-        http_server({"MEMBRANE_API_URL": membrane, "CLEVERTAP_MCP_MAX_USER_RUNTIMES": str(cap)}, real=True) as (
-            port,
-            proc,
-        ),
+        refusing_membrane() as (membrane, open_connections),
+        http_server({"MEMBRANE_API_URL": membrane, "CLEVERTAP_MCP_MAX_USER_RUNTIMES": str(cap)}) as (port, _),
     ):
         url = f"http://127.0.0.1:{port}/mcp"
         with httpx.Client(timeout=60) as http:
@@ -186,26 +190,26 @@ def sockets_after_distinct_tokens(cap: int, tokens: int) -> tuple[int, int]:
                 assert answer.status_code == 200 and answer.json()["result"]["isError"] is True, answer.text[:300]
 
             call(0)
-            before = open_sockets(proc.pid)
+            before = open_connections()
             for i in range(1, tokens + 1):
                 call(i)
             # Evicted runtimes close in the background: give them a moment (a hang guard, not a timing).
             deadline = time.monotonic() + 10
-            after = open_sockets(proc.pid)
+            after = open_connections()
             while after > before + 2 and time.monotonic() < deadline:
                 time.sleep(0.1)
-                after = open_sockets(proc.pid)
+                after = open_connections()
             return before, after
 
 
 def test_many_distinct_tokens_keep_the_process_bounded() -> None:
     """Each distinct X-Membrane-Token builds a runtime with its own connection pool to Membrane (the finding: 3,000
-    tokens grew the process to 2.6 GB, each kept for 300 s). What a runtime holds is seen from outside as the
-    kept-alive connection it leaves open: with 1 runtime allowed, 40 users leave what one does; with room for all
-    of them (the control, so that the check can fail), every one stays open."""
-    before, after = sockets_after_distinct_tokens(cap=1, tokens=40)
+    tokens grew the process to 2.6 GB, each kept for 300 s). What a runtime holds is seen from outside, by Membrane,
+    as the kept-alive connection it leaves open: with 1 runtime allowed, 40 users leave what one does; with room for
+    all of them (the control, so that the check can fail), every one stays open."""
+    before, after = connections_after_distinct_tokens(cap=1, tokens=40)
     assert after <= before + 2, (before, after)
-    before, after = sockets_after_distinct_tokens(cap=100, tokens=40)
+    before, after = connections_after_distinct_tokens(cap=100, tokens=40)
     assert after >= before + 35, (before, after)
 
 
