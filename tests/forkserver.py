@@ -27,6 +27,7 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,18 @@ def socket_path(timeout_s: float = 120.0) -> str:
     return path
 
 
+def server_pid(launcher_pid: int, timeout_s: float = 120.0) -> int:
+    """The pid of the server a launcher (by its own pid) stands for: for tests that read the process by pid."""
+    record = os.path.join(socket_path() + ".pids", str(launcher_pid))
+    deadline = time.monotonic() + timeout_s  # a hang guard, not a timing
+    while not os.path.exists(record):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no server recorded for launcher {launcher_pid}")
+        time.sleep(0.02)
+    with open(record) as f:
+        return int(f.read())
+
+
 @dataclass
 class Job:
     """One server to start: what the launcher handed over."""
@@ -126,6 +139,8 @@ def serve(path: str) -> Job:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
 
+    pids = path + ".pids"  # launcher pid -> server pid, one file each
+    os.makedirs(pids, exist_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
     listener.listen(64)
@@ -153,6 +168,7 @@ def serve(path: str) -> Job:
             elif key.data == "accept":
                 conn, _ = listener.accept()
                 try:
+                    launcher = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
                     job = _read_request(conn)
                 except (OSError, ValueError, KeyError, TypeError) as exc:
                     print(f"forkserver: bad request: {exc}", file=sys.stderr, flush=True)
@@ -170,6 +186,10 @@ def serve(path: str) -> Job:
                     return job
                 for fd in job.fds:
                     os.close(fd)
+                record = os.path.join(pids, str(launcher))
+                with open(record + ".tmp", "w") as f:
+                    f.write(str(pid))
+                os.rename(record + ".tmp", record)
                 conn.sendall(f"{pid}\n".encode())
                 children[pid] = conn
                 sel.register(conn, selectors.EVENT_READ, pid)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from tests import forkserver
 from tests.helpers import ROOT, child_env, server_command
 from tools.names import TOOL_NAMES
 
@@ -27,7 +28,8 @@ def strict_json(text: str) -> Any:
 
 class StdioServer:
     def __init__(self, args: Sequence[str], env: dict[str, str] | None = None, *, real: bool = False) -> None:
-        """``real``: a fresh interpreter, for tests that read the process itself by pid (see ``server_command``)."""
+        """``real``: a fresh interpreter instead of a child of the fork server (see ``server_command``)."""
+        self.real = real
         self.proc = subprocess.Popen(
             server_command(*args, real=real),
             cwd=ROOT,
@@ -55,6 +57,11 @@ class StdioServer:
                 self.lines.put(line)
             else:
                 self.stderr.append(line)
+
+    @property
+    def pid(self) -> int:
+        """The server's own pid (under the fork server, ``proc`` is its launcher)."""
+        return self.proc.pid if self.real else forkserver.server_pid(self.proc.pid)
 
     def stdout_lines(self) -> list[bytes]:
         return list(self.stdout)

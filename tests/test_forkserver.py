@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 
+from tests import forkserver
 from tests.helpers import ROOT, child_env, server_command
 
 INIT = {
@@ -71,3 +73,17 @@ def test_end_of_stdin_ends_the_server_with_status_zero() -> None:
     assert proc.stdin is not None
     proc.stdin.close()
     assert proc.wait(timeout=60) == 0
+
+
+def test_the_recorded_pid_is_the_process_holding_the_pipes() -> None:
+    proc = _stdio()
+    try:
+        assert proc.stdout is not None
+        server = forkserver.server_pid(proc.pid)
+        assert server != proc.pid
+        ours = os.readlink(f"/proc/self/fd/{proc.stdout.fileno()}")  # pipe:[inode], the read end
+        theirs = {os.readlink(f"/proc/{server}/fd/{fd}") for fd in os.listdir(f"/proc/{server}/fd")}
+        assert ours.startswith("pipe:") and ours in theirs  # (the server moves stdout off fd 1 to keep it clean)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)

@@ -16,7 +16,7 @@ LIMIT = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[StdioServer]:
-    srv = StdioServer([], env=child_env(CLEVERTAP_MCP_MAX_FRAME_BYTES=str(LIMIT)), real=True)  # RSS by pid
+    srv = StdioServer([], env=child_env(CLEVERTAP_MCP_MAX_FRAME_BYTES=str(LIMIT)))
     try:
         srv.initialize()
         yield srv
@@ -54,7 +54,7 @@ def test_blank_lines_are_ignored(server: StdioServer) -> None:
 
 def test_an_oversized_line_is_refused_while_it_streams_and_never_held(server: StdioServer) -> None:
     server.tools_list_works()
-    before = peak_rss_kib(server.proc.pid)
+    before = peak_rss_kib(server.pid)
     # Twice the limit, and no newline yet: the refusal must come before the line ends.
     chunk = b'{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"x","arguments":{"v":"' + b"a" * LIMIT
     server.write(chunk + b"b" * LIMIT)
@@ -66,7 +66,7 @@ def test_an_oversized_line_is_refused_while_it_streams_and_never_held(server: St
         server.write(block)
     server.write(b'"}}}\n')
     server.tools_list_works()
-    grown_mib = (peak_rss_kib(server.proc.pid) - before) / 1024
+    grown_mib = (peak_rss_kib(server.pid) - before) / 1024
     assert grown_mib < 40, f"peak RSS grew by {grown_mib:.0f} MiB for a 100 MB line: it was held"
     assert server.proc.poll() is None
     # The skipped line got exactly one answer, and the call inside it never ran.

@@ -66,14 +66,14 @@ def test_a_300_mb_answer_is_refused_as_it_streams_and_never_held() -> None:
             CLEVERTAP_API_BASE_URL=url,
             CLEVERTAP_MCP_MAX_UPSTREAM_BYTES=str(4 * MIB),
         )
-        server = StdioServer(["--backend", "clevertap"], env, real=True)  # RSS by pid
+        server = StdioServer(["--backend", "clevertap"], env)
         try:
             server.initialize()
             small = server.call_tool("clevertap_request", {"method": "GET", "path": "/1/now.json"})
             assert small["result"]["structuredContent"]["body"] == {"status": "success", "ok": True}, small
-            before = peak_rss_kib(server.proc.pid)
+            before = peak_rss_kib(server.pid)
             answer = server.call_tool("clevertap_request", {"method": "GET", "path": "/1/profile.json"}, timeout=120)
-            grown_mib = (peak_rss_kib(server.proc.pid) - before) / 1024
+            grown_mib = (peak_rss_kib(server.pid) - before) / 1024
             result = answer["result"]
             assert result["isError"] is True, result
             message = result["content"][0]["text"]
