@@ -26,6 +26,7 @@ from tests import forkserver
 from tools.api import Executor
 
 ROOT = Path(__file__).resolve().parent.parent
+LAUNCHER = str(ROOT / "tests" / "launch_server.py")  # what server_command runs under the fork server
 
 
 def day(offset: int = 0) -> int:
@@ -83,7 +84,12 @@ def server_command(*args: str, real: bool = False) -> list[str]:
     interpreter: for tests about the process itself (imports, memory, descriptors by pid)."""
     if real or os.environ.get("CLEVERTAP_TESTS_FORKSERVER") == "0":
         return [sys.executable, "-m", "server", *args]
-    return [sys.executable, "-I", "-S", str(ROOT / "tests" / "launch_server.py"), forkserver.socket_path(), *args]
+    return forked_command(*args)
+
+
+def forked_command(*args: str) -> list[str]:
+    """``python -m server args...`` through the fork server, whatever the environment says."""
+    return [sys.executable, "-I", "-S", LAUNCHER, forkserver.socket_path(), *args]
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from tests import forkserver
-from tests.helpers import ROOT, child_env, server_command
+from tests.helpers import LAUNCHER, ROOT, child_env, server_command
 from tools.names import TOOL_NAMES
 
 READ_TIMEOUT_S = 120.0  # a hang guard: a loaded machine running several servers at once is slow to start them
@@ -29,9 +29,10 @@ def strict_json(text: str) -> Any:
 class StdioServer:
     def __init__(self, args: Sequence[str], env: dict[str, str] | None = None, *, real: bool = False) -> None:
         """``real``: a fresh interpreter instead of a child of the fork server (see ``server_command``)."""
-        self.real = real
+        command = server_command(*args, real=real)
+        self.forked = LAUNCHER in command
         self.proc = subprocess.Popen(
-            server_command(*args, real=real),
+            command,
             cwd=ROOT,
             env=env if env is not None else child_env(),
             stdin=subprocess.PIPE,
@@ -61,7 +62,7 @@ class StdioServer:
     @property
     def pid(self) -> int:
         """The server's own pid (under the fork server, ``proc`` is its launcher)."""
-        return self.proc.pid if self.real else forkserver.server_pid(self.proc.pid)
+        return forkserver.server_pid(self.proc.pid) if self.forked else self.proc.pid
 
     def stdout_lines(self) -> list[bytes]:
         return list(self.stdout)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 
 from tests import forkserver
-from tests.helpers import ROOT, child_env, server_command
+from tests.helpers import ROOT, child_env, forked_command, server_command
 
 INIT = {
     "jsonrpc": "2.0",
@@ -24,7 +24,7 @@ def _run(command: list[str], **env: str) -> subprocess.CompletedProcess[bytes]:
 
 def _stdio(**env: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        server_command("--sandbox"),
+        forked_command("--sandbox"),
         cwd=ROOT,
         env=child_env(**env),
         stdin=subprocess.PIPE,
@@ -41,15 +41,15 @@ def _stdio(**env: str) -> subprocess.Popen[bytes]:
 def test_a_forked_server_prints_what_a_fresh_interpreter_prints_for_the_same_environment() -> None:
     args = ("--sandbox", "tools")
     fresh = _run(server_command(*args, real=True), CLEVERTAP_MCP_READ_ONLY="true")
-    forked = _run(server_command(*args), CLEVERTAP_MCP_READ_ONLY="true")
+    forked = _run(forked_command(*args), CLEVERTAP_MCP_READ_ONLY="true")
     assert (forked.returncode, forked.stdout) == (fresh.returncode, fresh.stdout) == (0, fresh.stdout)
     # The child's environment is the launcher's, not the fork server's: without the variable, writes are listed.
-    writable = _run(server_command(*args))
+    writable = _run(forked_command(*args))
     assert writable.returncode == 0 and len(writable.stdout) > len(forked.stdout)
 
 
 def test_exit_codes_and_stderr_come_back_through_the_launcher() -> None:
-    bad = _run(server_command(), CLEVERTAP_MCP_BACKEND="nonsense")
+    bad = _run(forked_command(), CLEVERTAP_MCP_BACKEND="nonsense")
     assert bad.returncode == 2 and b"CLEVERTAP_MCP_BACKEND" in bad.stderr, bad.stderr[-500:]
 
 
