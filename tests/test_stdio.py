@@ -18,8 +18,8 @@ ARGS = {"event_name": "Charged", "from": day(-30), "to": day(0)}
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_stdio_session_in_each_protocol_era(mode: str) -> None:
-    # The legacy session runs a fresh ``python -m server``: the one stdio session here without the fork server.
-    command = server_command("--sandbox", real=mode == "legacy")
+    # Through the fork server; tests/test_fast_start.py and tests/test_forkserver.py run a fresh interpreter.
+    command = server_command("--sandbox")
     params = StdioServerParameters(command=command[0], args=command[1:], cwd=str(ROOT), env=child_env())
     async with Client(params, mode=mode) as client:
         expected = "2025-11-25" if mode == "legacy" else "2026-07-28"
