@@ -118,7 +118,10 @@ class Store:
                 table: self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                 for table in ("profiles", "devices", "events", "campaigns")
             }
-            first, last = self.conn.execute("SELECT MIN(ts), MAX(ts) FROM events").fetchone()
+            # One aggregate per SELECT: SQLite answers a lone MIN or MAX from the ts index, both together by a scan.
+            first, last = self.conn.execute(
+                "SELECT (SELECT MIN(ts) FROM events), (SELECT MAX(ts) FROM events)"
+            ).fetchone()
         return {**counts, "first_event_ts": first, "last_event_ts": last, "anchor": self.anchor}
 
     def count_events(self, query: Query) -> int:
