@@ -327,7 +327,9 @@ class Store:
             devices = self._device_rows(d for d, _ in latest.values() if d is not None)
             info: dict[int, tuple[int, bool, bool]] = {}
             customers: set[int] = set()
-            for chunk in _chunks(pids, 900):
+            # Profile facts feed only the user_type and new breakdowns: not looked up when neither is asked for.
+            wanted = flags.get("user_type") or flags.get("new")
+            for chunk in _chunks(pids, 900) if wanted else ():
                 marks = ",".join("?" * len(chunk))
                 for pid, created, email, phone, token in self.conn.execute(
                     "SELECT p.pid, p.created_ts, p.email, p.phone, EXISTS (SELECT 1 FROM devices d "
