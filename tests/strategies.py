@@ -8,6 +8,7 @@ so that examples stay small; the hostile values (``HOSTILE``) bring the big ones
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,8 +78,12 @@ HOSTILE: list[Any] = [
 ]
 
 
+@functools.cache
 def json_values(max_leaves: int = 6) -> st.SearchStrategy[Any]:
-    """Small arbitrary JSON (finite numbers), for ``{}`` schemas and free-form objects."""
+    """Small arbitrary JSON (finite numbers), for ``{}`` schemas and free-form objects.
+
+    Built once per size: strategies are immutable, and hypothesis validates each new one (a recursive one walks
+    its whole definition) before its first draw."""
     scalars = st.one_of(
         st.none(),
         st.booleans(),
@@ -221,12 +226,15 @@ def arguments_for(
 
 
 def hostile_arguments(
-    input_schema: Mapping[str, Any], values: list[Any] | None = None
+    input_schema: Mapping[str, Any],
+    values: list[Any] | None = None,
+    base: st.SearchStrategy[dict[str, Any]] | None = None,
 ) -> st.SearchStrategy[dict[str, Any]]:
-    """Arguments where one or two fields (known or made up) hold a hostile value, the rest following the schema."""
+    """Arguments where one or two fields (known or made up) hold a hostile value, the rest following the schema
+    (``base``: that schema's ``arguments_for(input_schema, DATE_HINTS)`` when the caller already built it)."""
     props = list((input_schema.get("properties") or {}).keys())
     names = st.sampled_from([*props, "bogus", "X-CleverTap-Passcode"]) if props else st.just("bogus")
-    base = arguments_for(input_schema, DATE_HINTS)
+    base = base if base is not None else arguments_for(input_schema, DATE_HINTS)
     swaps = st.lists(st.tuples(names, st.sampled_from(values or HOSTILE)), min_size=1, max_size=2)
     return st.tuples(base, swaps).map(lambda pair: {**pair[0], **dict(pair[1])})
 

@@ -11,6 +11,7 @@ so it cannot deliver them). Set ``CI=1`` for a derandomized run (the default pro
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ settings.register_profile(
 FUZZ = settings(settings.get_profile("clevertap-fuzz"))
 
 TOOLS = {t.name: t.input_schema for t in build_server(make_runtime())[1].tools()}
+
+
+@functools.cache
+def schema_arguments(tool: str) -> st.SearchStrategy[dict[str, Any]]:
+    """``tool``'s schema-following arguments, built once: both fuzz tests of a tool draw from the same strategy."""
+    return arguments_for(TOOLS[tool], DATE_HINTS)
 
 
 VALUES = HOSTILE
@@ -115,7 +122,7 @@ def raw_call_then_normal(session: Session, name: str, arguments: Any) -> dict[st
 
 @pytest.mark.parametrize("tool", sorted(TOOLS))
 def test_schema_following_arguments_get_an_answer(sdk: Session, tool: str) -> None:
-    strategy = arguments_for(TOOLS[tool], DATE_HINTS)
+    strategy = schema_arguments(tool)
 
     async def call(client: Client, arguments: dict[str, Any]) -> None:
         with anyio.fail_after(CALL_BOUND_S):
@@ -140,7 +147,7 @@ def test_schema_following_arguments_get_an_answer(sdk: Session, tool: str) -> No
 @pytest.mark.parametrize("tool", sorted(TOOLS))
 def test_hostile_values_get_an_answer(raw: Session, tool: str) -> None:
     @FUZZ
-    @given(arguments=hostile_arguments(TOOLS[tool], VALUES))
+    @given(arguments=hostile_arguments(TOOLS[tool], VALUES, base=schema_arguments(tool)))
     def run(arguments: dict[str, Any]) -> None:
         answer = raw_call_then_normal(raw, tool, arguments)
         assert isinstance(answer, dict), answer

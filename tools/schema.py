@@ -177,9 +177,23 @@ def suggestions(name: str, known: Iterable[str]) -> list[str]:
     lower: dict[str, str] = {}
     for n in names:
         lower.setdefault(n.lower(), n)
-    if name.lower() in lower:
-        return [lower[name.lower()]]
-    return [lower[m] for m in difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)]
+    word = name.lower()
+    if word in lower:
+        return [lower[word]]
+    # difflib's own first test (``real_quick_ratio``), made before it indexes ``word``: a name that cannot reach
+    # the cutoff on length alone is dropped here, so a megabyte of input is not indexed character by character.
+    near = [n for n in lower if _length_ratio(len(word), len(n)) >= _CUTOFF]
+    if not near:
+        return []
+    return [lower[m] for m in difflib.get_close_matches(word, near, n=3, cutoff=_CUTOFF)]
+
+
+_CUTOFF = 0.6
+
+
+def _length_ratio(a: int, b: int) -> float:
+    """``SequenceMatcher.real_quick_ratio`` for strings of lengths ``a`` and ``b``: the best ratio they could have."""
+    return 2.0 * min(a, b) / (a + b) if a + b else 1.0
 
 
 async def did_you_mean(ctx: ToolContext, event_name: str, *, wait_s: float = 15.0) -> str | None:

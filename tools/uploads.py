@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, cast
 
@@ -15,7 +16,7 @@ from pydantic import (
     model_validator,
     with_config,
 )
-from pydantic_core import PydanticCustomError, to_json
+from pydantic_core import ErrorDetails, PydanticCustomError, to_json
 from typing_extensions import NotRequired, TypedDict
 
 from tools.api import RecordKind, UploadResult
@@ -126,24 +127,38 @@ def _raw_problems(value: Any, data_key: str | None) -> dict[int, list[str]]:
 def malformed_summary(
     exc: ValidationError | None, total: int, noun: str, extra: dict[int, list[str]] | None = None
 ) -> str:
-    """One readable line: how many records are wrong, and the first few by 0-based index with what is wrong."""
-    bad: dict[int, list[str]] = {i: list(msgs) for i, msgs in (extra or {}).items()}
+    """One readable line: how many records are wrong, and the first few by 0-based index with what is wrong.
+
+    Only the records shown get their messages worded: every record of a 200,000-record upload may be wrong."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False) if exc is not None else []
+    extra = extra or {}
+    indices = set(extra)
     general: list[str] = []
-    for err in exc.errors(include_url=False, include_input=False) if exc is not None else ():
+    for err in errors:
         loc = err.get("loc", ())
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if loc and loc[-1] == "ts" and err.get("type") in ("greater_than", "less_than"):
-            msg = _TS_HELP
         if loc and isinstance(loc[0], int):
-            field = ".".join(str(p) for p in loc[1:])
-            bad.setdefault(loc[0], []).append(f"{field}: {msg}" if field else msg)
+            indices.add(loc[0])
         else:
-            general.append(msg)
-    if general and not bad:
+            general.append(_message(err))
+    if general and not indices:
         return "; ".join(general)
-    first = sorted(bad)[:_SHOWN_BAD]
+    first = heapq.nsmallest(_SHOWN_BAD, indices)
+    bad: dict[int, list[str]] = {i: list(extra.get(i, ())) for i in first}
+    for err in errors:
+        loc = err.get("loc", ())
+        if loc and isinstance(loc[0], int) and loc[0] in bad:
+            field = ".".join(str(p) for p in loc[1:])
+            msg = _message(err)
+            bad[loc[0]].append(f"{field}: {msg}" if field else msg)
     shown = "; ".join(f"[{i}] " + ", ".join(bad[i][:3]) for i in first)
-    return f"{len(bad)} of {total} {noun} are malformed (0-based indices; nothing was sent): {shown}"
+    return f"{len(indices)} of {total} {noun} are malformed (0-based indices; nothing was sent): {shown}"
+
+
+def _message(err: ErrorDetails) -> str:
+    loc = err.get("loc", ())
+    if loc and loc[-1] == "ts" and err.get("type") in ("greater_than", "less_than"):
+        return _TS_HELP
+    return str(err.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def oversized_records(value: Any, limit: int = MAX_RECORD_BYTES) -> dict[int, list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from server.backends import asynclib  # noqa: F401  # imported for its effect: httpx requests stop searching for sniffio
 from tools.api import ActionInfo, ActionRun
 
 

@@ -118,7 +118,10 @@ class Store:
                 table: self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                 for table in ("profiles", "devices", "events", "campaigns")
             }
-            first, last = self.conn.execute("SELECT MIN(ts), MAX(ts) FROM events").fetchone()
+            # One aggregate per SELECT: SQLite answers a lone MIN or MAX from the ts index, both together by a scan.
+            first, last = self.conn.execute(
+                "SELECT (SELECT MIN(ts) FROM events), (SELECT MAX(ts) FROM events)"
+            ).fetchone()
         return {**counts, "first_event_ts": first, "last_event_ts": last, "anchor": self.anchor}
 
     def count_events(self, query: Query) -> int:
@@ -324,7 +327,9 @@ class Store:
             devices = self._device_rows(d for d, _ in latest.values() if d is not None)
             info: dict[int, tuple[int, bool, bool]] = {}
             customers: set[int] = set()
-            for chunk in _chunks(pids, 900):
+            # Profile facts feed only the user_type and new breakdowns: not looked up when neither is asked for.
+            wanted = flags.get("user_type") or flags.get("new")
+            for chunk in _chunks(pids, 900) if wanted else ():
                 marks = ",".join("?" * len(chunk))
                 for pid, created, email, phone, token in self.conn.execute(
                     "SELECT p.pid, p.created_ts, p.email, p.phone, EXISTS (SELECT 1 FROM devices d "
