@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import mmap
 import os
 import sqlite3
 import tempfile
@@ -105,8 +106,11 @@ class Store:
         else:
             seed = ensure_seed(anchor, config.seed_profiles, config.seed_events, config.cache_dir)
             conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-            if hasattr(conn, "deserialize"):  # Python 3.11+: one read and one copy
-                conn.deserialize(seed.read_bytes())
+            if hasattr(conn, "deserialize"):  # Python 3.11+: one copy, straight from the mapped file
+                # deserialize copies the bytes into SQLite's own memory, so the mapping can close at once; reading
+                # the file into a bytes object first would copy (and fault in) the whole database twice.
+                with open(seed, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                    conn.deserialize(mapped)
             else:
                 source = sqlite3.connect(f"{seed.as_uri()}?mode=ro", uri=True)
                 try:
