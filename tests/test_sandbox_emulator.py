@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from server.backends.sandbox import SandboxApp, SandboxConfig, create_app
+from server.backends.sandbox.config import DEFAULT_SEED_EVENTS, DEFAULT_SEED_PROFILES
+from server.backends.sandbox.seed import cache_path
 
 pytestmark = pytest.mark.anyio
 
@@ -728,8 +730,12 @@ async def test_private_copies_and_persistent_db_path(cache_dir: str, tmp_path: P
         assert (await c.get("/1/profile.json?identity=copy-test")).json()["status"] == "success"
 
 
-async def test_default_seed_scale(tmp_path: Path) -> None:
-    app = create_app(SandboxConfig(cache_dir=str(tmp_path), anchor=ANCHOR), admin=True)
+async def test_default_seed_scale() -> None:
+    # Today's default seed in the run's shared cache: the one every default sandbox of the run opens (generated once
+    # per run, whichever test or server needs it first), not a private copy generated again for this test.
+    today = dt.datetime.now(dt.timezone.utc).date()
+    seed_file = cache_path(today, DEFAULT_SEED_PROFILES, DEFAULT_SEED_EVENTS)
+    app = create_app(SandboxConfig(anchor=today), admin=True)
     async with client_for(app) as c:
         stats = (await c.get("/__sandbox/stats")).json()
         assert stats["profiles"] == 5_000 and stats["events"] == 200_000
@@ -738,11 +744,11 @@ async def test_default_seed_scale(tmp_path: Path) -> None:
         assert 88 < span_days <= 90
         assert (await c.post("/1/now.json", json={})).json()["count"] >= 50
     # A second app opens the cached file instead of generating it again.
-    cached = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
-    assert cached
-    async with client_for(create_app(SandboxConfig(cache_dir=str(tmp_path), anchor=ANCHOR), admin=True)) as c:
+    cached = seed_file.stat()
+    async with client_for(create_app(SandboxConfig(anchor=today), admin=True)) as c:
         assert (await c.get("/__sandbox/stats")).json()["events"] == 200_000
-    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == cached
+    again = seed_file.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (cached.st_ino, cached.st_mtime_ns)
 
 
 # ---- real HTTP -------------------------------------------------------------------------------------------------

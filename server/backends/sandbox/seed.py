@@ -15,14 +15,15 @@ import random
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import DEFAULT_SEED_EVENTS, DEFAULT_SEED_PROFILES
 from .schema import DATA_VERSION, INDEXES, SEED_VERSION, TABLES
 
 DAYS = 90
+T = TypeVar("T")
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -172,8 +173,26 @@ def _hex_id(rng: random.Random) -> str:
     return f"{rng.getrandbits(128):032x}"
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder for the whole seed: json.dumps with options builds a new encoder per call.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _draws(rng: random.Random) -> tuple[Callable[[int], int], Callable[[Sequence[T]], T]]:
+    """``rng.randrange(n)`` and ``rng.choice(seq)`` that draw exactly what those draw (the same ``getrandbits``
+    calls as ``Random._randbelow``), without their layers of argument checks: the seed makes a million draws."""
+    getrandbits = rng.getrandbits
+
+    def below(n: int) -> int:
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
+
+    def pick(seq: Sequence[T]) -> T:
+        return seq[below(len(seq))]
+
+    return below, pick
 
 
 def generate(path: str, anchor: dt.date, n_profiles: int, n_events: int) -> None:
@@ -215,17 +234,18 @@ def generate(path: str, anchor: dt.date, n_profiles: int, n_events: int) -> None
 def _profiles(
     rng: random.Random, extra: random.Random, n: int, start: int, end: int
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[float], list[int], list[list[int]]]:
+    below, pick = _draws(rng)
     profiles: list[tuple[Any, ...]] = []
     devices: list[tuple[Any, ...]] = []
     weights: list[float] = []
     created: list[int] = []
     device_ids: list[list[int]] = []  # per profile: its devices' dids
     for i in range(1, n + 1):
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        first, last = pick(FIRST_NAMES), pick(LAST_NAMES)
         name = f"{first} {last}"
         email = f"{first}.{last}{i}@example.com".lower() if rng.random() < 0.95 else None
-        phone = f"+1{rng.randint(2012000000, 9899999999)}" if rng.random() < 0.85 else None
-        city, state, country = rng.choice(CITIES)
+        phone = f"+1{2012000000 + below(7888000000)}" if rng.random() < 0.85 else None
+        city, state, country = pick(CITIES)
         data: dict[str, Any] = {"Name": name}
         if email:
             data["Email"] = email
@@ -233,8 +253,8 @@ def _profiles(
             data["Phone"] = phone
         data.update(
             {
-                "Gender": rng.choice(("M", "F")),
-                "Age": rng.randint(18, 70),
+                "Gender": pick(("M", "F")),
+                "Age": 18 + below(53),
                 "City": city,
                 "State": state,
                 "Country": country,
@@ -251,7 +271,7 @@ def _profiles(
         centre_lat, centre_lon = CITY_CENTRES[city]
         lat = round(centre_lat + extra.uniform(-0.2, 0.2), 5)
         lon = round(centre_lon + extra.uniform(-0.2, 0.2), 5)
-        ts = start - rng.randint(1, 365) * 86400 if rng.random() < 0.4 else rng.randint(start, end - 3600)
+        ts = start - (1 + below(365)) * 86400 if rng.random() < 0.4 else start + below(end - 3600 - start + 1)
         profiles.append((i, f"user-{i:05d}", email, name, phone, _dumps(data), ts, lat, lon))
         created.append(ts)
         weights.append(min(rng.paretovariate(1.3), 40.0))
@@ -269,16 +289,17 @@ def _profiles(
 def _device(rng: random.Random, platform: str) -> tuple[Any, ...]:
     """The device columns after (did, object_id, pid): platform, os, os_version, app_version, make, model, browser,
     device_type, push_token, token_type."""
+    _, pick = _draws(rng)
     if platform == "Android":
-        make, model = rng.choice(ANDROID)
+        make, model = pick(ANDROID)
         token = f"fcm:{_hex_id(rng)}" if rng.random() < 0.8 else None
-        versions = rng.choice(("12", "13", "14")), rng.choice(("5.2.0", "5.3.1"))
+        versions = pick(("12", "13", "14")), pick(("5.2.0", "5.3.1"))
         return (platform, "android", *versions, make, model, None, "mobile", token, "fcm" if token else None)
     if platform == "iOS":
-        make, model = rng.choice(IOS)
+        make, model = pick(IOS)
         token = _hex_id(rng) + _hex_id(rng) if rng.random() < 0.7 else None
         kind = "tablet" if rng.random() < 0.05 else "mobile"
-        versions = rng.choice(("16.7", "17.4", "17.5")), rng.choice(("5.2.0", "5.3.1"))
+        versions = pick(("16.7", "17.4", "17.5")), pick(("5.2.0", "5.3.1"))
         return (platform, "ios", *versions, make, model, None, kind, token, "apns" if token else None)
     token = f"https://fcm.googleapis.com/fcm/send/{_hex_id(rng)}" if rng.random() < 0.2 else None
     kind = "mobile" if rng.random() < 0.2 else "desktop"
@@ -287,14 +308,15 @@ def _device(rng: random.Random, platform: str) -> tuple[Any, ...]:
 
 
 def _sessions_json(rng: random.Random) -> list[str]:
+    _, pick = _draws(rng)
     out: list[str] = []
     for source, weight in SOURCES:
         for k in range(max(1, weight // 5)):
             session: dict[str, str] = {"session_source": source}
             if source != "Direct":
                 session.update(
-                    utm_source=rng.choice(("google", "facebook", "instagram", "newsletter", "partner")),
-                    utm_medium=rng.choice(("cpc", "social", "email", "referral")),
+                    utm_source=pick(("google", "facebook", "instagram", "newsletter", "partner")),
+                    utm_medium=pick(("cpc", "social", "email", "referral")),
                     utm_campaign=f"{CAMPAIGN_NAMES[k % len(CAMPAIGN_NAMES)].lower().replace(' ', '_')}",
                 )
             out.append(_dumps(session))
@@ -311,6 +333,7 @@ def _events(
     device_ids: list[list[int]],
     n_sessions: int,
 ) -> list[tuple[Any, ...]]:
+    below, pick = _draws(rng)
     n_profiles = len(weights)
     burst_size = max(3, n_profiles // 60)
     target = max(0, n_events - 2 * burst_size)
@@ -326,47 +349,47 @@ def _events(
             pid = idx + 1
             lo = max(created[idx], start)
             ts = lo + int(random_() * (end - 1800 - lo)) if end - 1800 > lo else end - 1800
-            oid = rng.choice(device_ids[idx])
-            session = rng.randint(1, n_sessions)
+            oid = pick(device_ids[idx])
+            session = 1 + below(n_sessions)
             rows.append((pid, oid, "App Launched", ts, "{}", session))
             cart: list[tuple[str, str, float]] = []
             if random_() < 0.4:
-                ts += rng.randint(5, 60)
-                rows.append((pid, oid, "Searched", ts, searched[rng.choice(SEARCH_TERMS)], session))
+                ts += 5 + below(56)
+                rows.append((pid, oid, "Searched", ts, searched[pick(SEARCH_TERMS)], session))
             views = 0 if random_() < 0.15 else min(int(rng.expovariate(0.5)) + 1, 8)
             for _ in range(views):
-                ts += rng.randint(10, 120)
-                product = rng.choice(PRODUCTS)
+                ts += 10 + below(111)
+                product = pick(PRODUCTS)
                 rows.append((pid, oid, "Product Viewed", ts, viewed[product], session))
                 if random_() < 0.22:
-                    ts += rng.randint(5, 60)
+                    ts += 5 + below(56)
                     cart.append(product)
                     rows.append((pid, oid, "Added To Cart", ts, carted[product], session))
             if cart:
                 amount = round(sum(p[2] for p in cart), 2)
                 if random_() < 0.6:
-                    ts += rng.randint(20, 180)
+                    ts += 20 + below(161)
                     props = {"Amount": amount, "Items Count": len(cart), "Currency": "USD"}
                     rows.append((pid, oid, "Checkout Started", ts, _dumps(props), session))
                     if random_() < 0.7:
-                        ts += rng.randint(30, 300)
+                        ts += 30 + below(271)
                         items = [{"Product Name": p[0], "Category": p[1], "Quantity": 1, "Price": p[2]} for p in cart]
                         props = {
                             "Amount": amount,
                             "Currency": "USD",
-                            "Payment mode": rng.choice(PAYMENT_MODES),
+                            "Payment mode": pick(PAYMENT_MODES),
                             "Charged ID": f"ORD-{rng.getrandbits(40):010x}",
                             "Items": items,
                         }
                         rows.append((pid, oid, "Charged", ts, _dumps(props), session))
                         cart = []
                 if cart and random_() < 0.5:
-                    ts += rng.randint(600, 1700)
+                    ts += 600 + below(1101)
                     rows.append(
                         (pid, oid, "Cart Abandoned", ts, _dumps({"Amount": amount, "Items Count": len(cart)}), session)
                     )
             if random_() < uninstall_rate / 20:
-                ts += rng.randint(60, 900)
+                ts += 60 + below(841)
                 rows.append((pid, oid, "App Uninstalled", ts, "{}", session))
             if len(rows) >= target:
                 break
@@ -375,12 +398,12 @@ def _events(
     rows = [r if r[3] < end - 400 else (r[0], r[1], r[2], end - 400, r[4], r[5]) for r in rows]
     # Live users for now.json: a burst of launches and views in the last five minutes before the anchor.
     for idx in rng.sample(range(n_profiles), min(burst_size, n_profiles)):
-        oid = rng.choice(device_ids[idx])
-        ts = end - rng.randint(30, 299)
-        session = rng.randint(1, n_sessions)
-        product = rng.choice(PRODUCTS)
+        oid = pick(device_ids[idx])
+        ts = end - 30 - below(270)
+        session = 1 + below(n_sessions)
+        product = pick(PRODUCTS)
         rows.append((idx + 1, oid, "App Launched", ts, "{}", session))
-        rows.append((idx + 1, oid, "Product Viewed", min(ts + rng.randint(5, 25), end - 1), viewed[product], session))
+        rows.append((idx + 1, oid, "Product Viewed", min(ts + 5 + below(21), end - 1), viewed[product], session))
     rows.sort(key=lambda r: (r[3], r[0]))
     days = [
         int((dt.datetime.fromtimestamp(start, dt.timezone.utc) + dt.timedelta(days=d)).strftime("%Y%m%d"))

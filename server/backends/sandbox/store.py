@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
+import mmap
 import os
 import sqlite3
 import tempfile
@@ -17,13 +19,15 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import SandboxConfig
 from .query import Query, Sql, extract, json_path, km_between, top_expression
 from .schema import INDEXES, TABLES
 from .seed import ensure_seed, generate
 from .validate import Checked, check, token_fits_platform
+
+T = TypeVar("T")
 
 TOKEN_PLATFORMS = {
     "fcm": "Android",
@@ -45,12 +49,18 @@ def _loads(text: str | None) -> Any:
     return json.loads(text) if text else {}
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder for every write: json.dumps with options builds a new encoder per call, which bulk uploads feel.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def day_of(ts: int) -> int:
-    return int(time.strftime("%Y%m%d", time.gmtime(ts)))
+    return _day_number(ts // 86400)
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_number(days: int) -> int:
+    """The YYYYMMDD of the UTC day ``days`` after the epoch (uploads repeat the same few days)."""
+    return int(time.strftime("%Y%m%d", time.gmtime(days * 86400)))
 
 
 def ct_timestamp(ts: int) -> int:
@@ -96,8 +106,11 @@ class Store:
         else:
             seed = ensure_seed(anchor, config.seed_profiles, config.seed_events, config.cache_dir)
             conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-            if hasattr(conn, "deserialize"):  # Python 3.11+: one read and one copy
-                conn.deserialize(seed.read_bytes())
+            if hasattr(conn, "deserialize"):  # Python 3.11+: one copy, straight from the mapped file
+                # deserialize copies the bytes into SQLite's own memory, so the mapping can close at once; reading
+                # the file into a bytes object first would copy (and fault in) the whole database twice.
+                with open(seed, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+                    conn.deserialize(mapped)
             else:
                 source = sqlite3.connect(f"{seed.as_uri()}?mode=ro", uri=True)
                 try:
@@ -553,24 +566,47 @@ class Store:
         Returns the (0-based index, error code) of every rejected record.
         """
         failed: list[tuple[int, int]] = []
+        batch = _UploadBatch()
         with self.lock:
             self.conn.execute("BEGIN")
             try:
-                for index, record in enumerate(records):
-                    result = check(record, now, discarded)
+                results = [check(record, now, discarded) for record in records]
+                self._prefetch([r for r in results if not isinstance(r, int)], batch)
+                for index, result in enumerate(results):
                     if isinstance(result, int):
                         failed.append((index, result))
                         continue
-                    code = self._apply(result, now)
+                    code = self._apply(result, batch)
                     if code is not None:
                         failed.append((index, code))
+                # Nothing in an upload reads events, so they go in together, in record order (same ids).
+                self.conn.executemany(
+                    "INSERT INTO events (pid, did, name, ts, day, props, sid) VALUES (?,?,?,?,?,?,0)", batch.events
+                )
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("ROLLBACK" if dry_run else "COMMIT")
         return failed
 
-    def _apply(self, rec: Checked, now: int) -> int | None:
+    def _prefetch(self, checked: Sequence[Checked], batch: _UploadBatch) -> None:
+        """Resolve the known identities and objectIds of an upload in a few queries instead of one per record."""
+        identities = sorted({r.id_value for r in checked if r.kind != "token" and r.id_key == "identity"})
+        for chunk in _chunks(identities, 900):
+            for identity, pid, did in self.conn.execute(
+                "SELECT identity, pid, (SELECT MIN(did) FROM devices WHERE devices.pid = profiles.pid) FROM profiles "
+                f"WHERE identity IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                batch.resolved[("identity", identity)] = (int(pid), did)
+        object_ids = sorted({r.id_value for r in checked if r.kind != "token" and r.id_key == "objectId"})
+        for chunk in _chunks(object_ids, 900):
+            for object_id, pid, did in self.conn.execute(
+                f"SELECT object_id, pid, did FROM devices WHERE object_id IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                batch.resolved[("objectId", object_id)] = (int(pid), int(did))
+
+    def _apply(self, rec: Checked, batch: _UploadBatch) -> int | None:
         if rec.kind == "token":
             token = rec.record["tokenData"]
             row = self.conn.execute("SELECT did, platform FROM devices WHERE object_id = ?", (rec.id_value,)).fetchone()
@@ -588,12 +624,18 @@ class Store:
                 "UPDATE devices SET push_token = ?, token_type = ? WHERE did = ?", (token["id"], token["type"], row[0])
             )
             return None
-        pid, did = self._resolve(rec.id_key, rec.id_value, rec.ts)
+        # An identity or objectId keeps its (pid, did) for the whole upload: profiles and devices are only added,
+        # and a new device always comes with a new profile. FBID/GPID live in profile data, which records change.
+        key = (rec.id_key, rec.id_value)
+        found = batch.resolved.get(key)
+        if found is None:
+            found = self._resolve(rec.id_key, rec.id_value, rec.ts)
+            if rec.id_key in ("identity", "objectId"):
+                batch.resolved[key] = found
+        pid, did = found
         if rec.kind == "event":
-            self.conn.execute(
-                "INSERT INTO events (pid, did, name, ts, day, props, sid) VALUES (?,?,?,?,?,?,0)",
-                (pid, did, rec.record["evtName"], rec.ts, day_of(rec.ts), _dumps(rec.record.get("evtData", {}))),
-            )
+            props = _dumps(rec.record.get("evtData", {}))
+            batch.events.append((pid, did, rec.record["evtName"], rec.ts, day_of(rec.ts), props))
         else:
             self._merge_profile(pid, rec.record.get("profileData", {}))
         return None
@@ -686,12 +728,20 @@ class Store:
             return cur.rowcount
 
 
+class _UploadBatch:
+    """What one upload call gathers as it goes: resolved identities and the event rows to insert."""
+
+    def __init__(self) -> None:
+        self.resolved: dict[tuple[str, str], tuple[int, int | None]] = {}
+        self.events: list[tuple[Any, ...]] = []
+
+
 def _device_dict(row: Sequence[Any]) -> dict[str, Any]:
     keys = ("did", "objectId", "pid", "platform", "os", "os_version", "app_version", "make", "model", "browser",
             "device_type", "push_token", "token_type")  # fmt: skip
     return {k: v for k, v in zip(keys, row, strict=True) if v is not None}
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[list[int]]:
+def _chunks(items: Sequence[T], size: int) -> Iterable[list[T]]:
     for i in range(0, len(items), size):
         yield list(items[i : i + size])
