@@ -45,6 +45,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: half again as many workers as cores. Much of the suite waits (on server subprocesses, sockets,
+    retry budgets) rather than computes, and a third worker fills those waits; more adds collection for little."""
+    return max(2, len(os.sched_getaffinity(0)) * 3 // 2)
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     node.workerinput[_TMP_KEY] = _tmp["path"]
     if os.environ.get("CLEVERTAP_TESTS_FORKSERVER") != "0":
