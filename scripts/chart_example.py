@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import anyio
-import httpx
 import mcp.types as types
 from mcp import Client
 
@@ -39,14 +38,8 @@ def sandbox_runtime() -> Runtime:
     app = create_app(SandboxConfig(account_id=SANDBOX_ACCOUNT_ID, passcode=SANDBOX_PASSCODE, anchor=ANCHOR))
 
     def pinned_sandbox(runtime: Runtime) -> HttpExecutor:
-        return HttpExecutor(
-            base_url="http://sandbox.invalid",
-            account_id=SANDBOX_ACCOUNT_ID,
-            passcode=SANDBOX_PASSCODE,
-            transport=httpx.ASGITransport(app=app),
-            name="sandbox",
-            region="sandbox",
-            local_actions=runtime,
+        return HttpExecutor.in_process(
+            app, account_id=SANDBOX_ACCOUNT_ID, passcode=SANDBOX_PASSCODE, local_actions=runtime
         )
 
     return Runtime(load_settings({}, backend="sandbox"), make_executor=pinned_sandbox)

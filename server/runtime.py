@@ -173,19 +173,14 @@ class Runtime:
     def _build_executor(self) -> Executor:
         s = self.settings
         if self.backend == "sandbox":
-            import httpx
-
             from server.backends.clevertap.executor import HttpExecutor
             from server.backends.sandbox import SandboxConfig, create_app
 
             app = create_app(SandboxConfig(account_id=SANDBOX_ACCOUNT_ID, passcode=SANDBOX_PASSCODE))
-            return HttpExecutor(
-                base_url="http://sandbox.invalid",
+            return HttpExecutor.in_process(
+                app,
                 account_id=SANDBOX_ACCOUNT_ID,
                 passcode=SANDBOX_PASSCODE,
-                transport=httpx.ASGITransport(app=app),
-                name="sandbox",
-                region="sandbox",
                 local_actions=self,
                 max_answer_bytes=s.max_upstream_bytes,
             )

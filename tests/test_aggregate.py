@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from mcp import Client
 
@@ -28,14 +27,8 @@ WEEK = {"from": day(-7), "to": day(-1)}  # last week: seven closed days
 def sandbox_runtime(app: SandboxApp, **env: str) -> Runtime:
     """A sandbox runtime whose emulator the test can see (request counts, knobs)."""
     runtime = make_runtime(env)
-    runtime._executor = HttpExecutor(
-        base_url="http://sandbox.invalid",
-        account_id="DEMO-SANDBOX",
-        passcode="sandbox",
-        transport=httpx.ASGITransport(app=app),
-        name="sandbox",
-        region="sandbox",
-        local_actions=runtime,
+    runtime._executor = HttpExecutor.in_process(
+        app, account_id="DEMO-SANDBOX", passcode="sandbox", local_actions=runtime
     )
     runtime._api = CleverTapClient(runtime._executor, poll_interval_s=0.02, backoff_base_s=0.02, call_budget_s=60)
     return runtime

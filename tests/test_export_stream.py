@@ -76,15 +76,7 @@ async def exporting() -> AsyncIterator[tuple[Client, Runtime, PageGets]]:
     await _load(app)
     gets = PageGets(app)
     runtime = make_runtime({"CLEVERTAP_MCP_CALL_BUDGET": "5"})
-    executor = HttpExecutor(
-        base_url="http://sandbox.invalid",
-        account_id=ACCOUNT,
-        passcode=PASSCODE,
-        transport=httpx.ASGITransport(app=gets),
-        name="sandbox",
-        region="sandbox",
-        local_actions=runtime,
-    )
+    executor = HttpExecutor.in_process(gets, account_id=ACCOUNT, passcode=PASSCODE, local_actions=runtime)
     runtime._executor = executor
     runtime._api = CleverTapClient(executor, poll_interval_s=0.01, backoff_base_s=0.01, call_budget_s=5)
     async with mcp_client(runtime) as client:

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import httpx
 import mcp.types as types
 import pytest
 from mcp import Client
@@ -149,14 +148,8 @@ async def test_an_unfinished_trend_continues_with_its_req_id() -> None:
     # first call before it polls, so it must hand back a req_id; the second call picks the answer up with it.
     app = create_app(SandboxConfig(seed_profiles=300, seed_events=12_000, trends_partial_polls=1))
     runtime = make_runtime({"CLEVERTAP_MCP_CALL_BUDGET": "2"})
-    runtime._executor = HttpExecutor(
-        base_url="http://sandbox.invalid",
-        account_id="DEMO-SANDBOX",
-        passcode="sandbox",
-        transport=httpx.ASGITransport(app=app),
-        name="sandbox",
-        region="sandbox",
-        local_actions=runtime,
+    runtime._executor = HttpExecutor.in_process(
+        app, account_id="DEMO-SANDBOX", passcode="sandbox", local_actions=runtime
     )
     runtime._api = CleverTapClient(runtime._executor, poll_interval_s=60.0, first_poll_s=60.0, poll_grace_s=0.0)
     args = {"event_name": "App Launched", "from": day(-6), "to": day(0)}

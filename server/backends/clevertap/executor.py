@@ -122,6 +122,22 @@ class HttpExecutor:
         self._client: httpx.AsyncClient | None = None
         self.host = urlsplit(self.base_url).netloc or self.base_url
 
+    @classmethod
+    def in_process(
+        cls, app: Any, *, account_id: str, passcode: str, local_actions: LocalActions | None, **options: Any
+    ) -> HttpExecutor:
+        """The wire client reaching an ASGI app (the sandbox emulator) in this process: no socket, no network."""
+        return cls(
+            base_url="http://sandbox.invalid",
+            account_id=account_id,
+            passcode=passcode,
+            transport=httpx.ASGITransport(app=app),
+            name="sandbox",
+            region="sandbox",
+            local_actions=local_actions,
+            **options,
+        )
+
     def __repr__(self) -> str:
         return f"HttpExecutor(name={self.name!r}, base_url={self.base_url!r}, account_id={self.account_id!r})"
 
