@@ -588,12 +588,10 @@ def export_through_mcp(srv: RpcProcess, date_int: int, timeout_s: float) -> tupl
         calls += 1
 
 
-def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, runs: int = 3) -> None:
-    """Upload through MCP vs the httpx floor (fresh sandbox each, interleaved, ``runs`` pairs: medians, as one pair
-    on a shared 2-core machine moves by a third), then export a range through MCP; peak memory."""
+def _yesterday_on_the_sandbox(timeout_s: float) -> tuple[int, int, dict[str, str]]:
+    """Yesterday (its first second, and YYYYMMDD), and the environment of a server on the bench's sandbox."""
     day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     start_ts = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
-    date_int = int(day.strftime("%Y%m%d"))
     env = child_env(
         {
             "CLEVERTAP_ACCOUNT_ID": SANDBOX_ACCOUNT,
@@ -601,6 +599,13 @@ def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, r
             "CLEVERTAP_MCP_CALL_BUDGET": str(int(timeout_s)),
         }
     )
+    return start_ts, int(day.strftime("%Y%m%d")), env
+
+
+def bench_bulk(report: Report, n_upload: int, n_export: int, timeout_s: float, runs: int = 3) -> None:
+    """Upload through MCP vs the httpx floor (fresh sandbox each, interleaved, ``runs`` pairs: medians, as one pair
+    on a shared 2-core machine moves by a third), then export a range through MCP; peak memory."""
+    start_ts, date_int, env = _yesterday_on_the_sandbox(timeout_s)
     floor_rates: list[float] = []
     mcp_rates: list[float] = []
     floor: dict[str, Any] = {}
@@ -750,16 +755,7 @@ def bench_memory(report: Report, sizes: list[int], timeout_s: float) -> None:
     """Peak memory growth per 10k records of an upload and of an export, over three sizes: for each size a fresh
     sandbox, a fresh server that uploads the records in one call (peak RSS after), and a fresh server that exports
     them through the cursor tools (peak RSS after); the upload's floor is a process that only parses the request."""
-    day = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
-    start_ts = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
-    date_int = int(day.strftime("%Y%m%d"))
-    env = child_env(
-        {
-            "CLEVERTAP_ACCOUNT_ID": SANDBOX_ACCOUNT,
-            "CLEVERTAP_PASSCODE": SANDBOX_PASSCODE,
-            "CLEVERTAP_MCP_CALL_BUDGET": str(int(timeout_s)),
-        }
-    )
+    start_ts, date_int, env = _yesterday_on_the_sandbox(timeout_s)
     uploads: list[tuple[int, float]] = []
     floors: list[tuple[int, float]] = []
     exports: list[tuple[int, float]] = []
