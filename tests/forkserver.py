@@ -57,9 +57,9 @@ class Handle:
 
     def __init__(self, folder: str) -> None:
         self.path = os.path.join(folder, "forkserver.sock")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEVERTAP_", "MEMBRANE_"))}
+        # Its own environment is never read: each child replaces it with its launcher's.
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.forkserver", self.path], cwd=ROOT, env=env, stdin=subprocess.PIPE
+            [sys.executable, "-m", "tests.forkserver", self.path], cwd=ROOT, stdin=subprocess.PIPE
         )
 
     def stop(self) -> None:
